@@ -1,0 +1,1 @@
+"""Implementations of the outbound ports, named technology + role."""

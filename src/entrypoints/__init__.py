@@ -1,0 +1,1 @@
+"""Composition and delivery: settings, the composition root, and the HTTP, worker and CLI entry points."""

@@ -1,0 +1,1 @@
+"""`typing.Protocol` interfaces for everything outside the hexagon."""

@@ -1,0 +1,1 @@
+"""The embedded default's job runner: asyncio tasks inside the web process."""

@@ -1,0 +1,1 @@
+"""SAQ job queue on Redis: the production and test job runner."""

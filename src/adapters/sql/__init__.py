@@ -1,0 +1,1 @@
+"""PostgreSQL (asyncpg) and SQLite (aiosqlite) persistence through advanced-alchemy and SQLAlchemy."""

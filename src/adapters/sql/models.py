@@ -1,0 +1,244 @@
+"""ORM models: the shape of the schema as alembic migrations create it (alembic is the source of truth;
+`alembic check` in the test suite proves the two agree).
+
+Money is BIGINT cents with CHECK constraints. "One open X per Y" rules are partial unique indexes.
+Append-only tables (ledger, audit log) are protected by database triggers created in the migrations.
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
+from advanced_alchemy.types import DateTimeUTC, JsonB
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+LIVE_MEMBERSHIP_STATUSES = ("PENDING", "ACTIVE", "PAST_DUE", "WON", "PAID")
+QUEUE_STATUSES = ("ACTIVE", "PAST_DUE")
+
+
+def _status_in(statuses: tuple[str, ...]) -> Any:
+    listed = ", ".join(f"'{s}'" for s in statuses)
+    return text(f"status IN ({listed})")
+
+
+metadata = UUIDv7Base.metadata
+
+member_number_seq = Sequence("member_number_seq", start=1, increment=1, metadata=metadata)
+"""Member numbers: never reused, never a UUID. On SQLite the migration creates an AUTOINCREMENT table
+(`member_number_allocations`) instead; `adapters.sql.member_numbers` hides the difference."""
+
+
+class Account(UUIDv7AuditBase):
+    __tablename__ = "accounts"
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    status: Mapped[str] = mapped_column(String(24), default="active")
+
+    __table_args__ = (
+        CheckConstraint("role IN ('member', 'admin', 'finance')", name="role_known"),
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+
+class Membership(UUIDv7AuditBase):
+    __tablename__ = "memberships"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    member_number: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    tenure_start: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    activated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    cancel_effective_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    provider_customer_id: Mapped[str | None] = mapped_column(String(255))
+    provider_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    rules_version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('PENDING', 'ACTIVE', 'PAST_DUE', 'WON', 'PAID', 'ENDED', 'CANCELLED', "
+            "'DEFAULTED', 'ABANDONED')",
+            name="status_known",
+        ),
+        CheckConstraint(
+            "status IN ('PENDING', 'ABANDONED') OR (tenure_start IS NOT NULL AND member_number IS NOT NULL)",
+            name="activated_has_tenure",
+        ),
+        Index(
+            "uq_memberships_one_live_per_account",
+            "account_id",
+            unique=True,
+            postgresql_where=_status_in(LIVE_MEMBERSHIP_STATUSES),
+            sqlite_where=_status_in(LIVE_MEMBERSHIP_STATUSES),
+        ),
+        Index(
+            "ix_memberships_queue_order",
+            "tenure_start",
+            "member_number",
+            postgresql_where=_status_in(QUEUE_STATUSES),
+            sqlite_where=_status_in(QUEUE_STATUSES),
+        ),
+    )
+
+
+class Invoice(UUIDv7AuditBase):
+    __tablename__ = "invoices"
+
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id", ondelete="RESTRICT"), index=True)
+    provider_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    period_index: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    first_failed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    grace_start: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    grace_ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    rules_version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("membership_id", "purpose", "period_index", name="uq_invoices_membership_period"),
+        CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
+        CheckConstraint("purpose IN ('joining', 'dues', 'retention')", name="purpose_known"),
+        CheckConstraint("status IN ('open', 'paid', 'void', 'uncollectible', 'refunded')", name="status_known"),
+        CheckConstraint("period_index >= 0", name="period_not_negative"),
+    )
+
+
+class Payment(UUIDv7AuditBase):
+    __tablename__ = "payments"
+
+    invoice_id: Mapped[UUID] = mapped_column(ForeignKey("invoices.id", ondelete="RESTRICT"), index=True)
+    provider_payment_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    dispute_status: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("fee_cents >= 0", name="fee_not_negative"),
+        CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refund_within_amount"),
+    )
+
+
+class LedgerEntry(UUIDv7Base):
+    """A journal entry. `reference` is the business identity of the movement: replaying it posts nothing."""
+
+    __tablename__ = "ledger_entries"
+
+    reference: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    memo: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerPosting(UUIDv7Base):
+    """One leg of an entry: positive amounts debit the account, negative amounts credit it."""
+
+    __tablename__ = "ledger_postings"
+
+    entry_id: Mapped[UUID] = mapped_column(ForeignKey("ledger_entries.id", ondelete="RESTRICT"), index=True)
+    account: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="amount_not_zero"),
+        Index("ix_ledger_postings_account_currency", "account", "currency"),
+    )
+
+
+class AuditRecord(UUIDv7Base):
+    """One link of an entity's audit hash chain. Personal data never goes here (it is not erasable)."""
+
+    __tablename__ = "audit_log"
+
+    entity_type: Mapped[str] = mapped_column(String(48))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("entity_type", "entity_id", "seq", name="uq_audit_log_entity_seq"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+    )
+
+
+class InboxMessage(UUIDv7Base):
+    """A verified inbound provider message, stored before we answer 2xx."""
+
+    __tablename__ = "provider_inbox"
+
+    provider: Mapped[str] = mapped_column(String(16))
+    event_key: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "event_key", name="uq_provider_inbox_provider_event_key"),
+        Index(
+            "ix_provider_inbox_unprocessed",
+            "provider",
+            "received_at",
+            postgresql_where=text("processed_at IS NULL"),
+            sqlite_where=text("processed_at IS NULL"),
+        ),
+    )
+
+
+class OutboxMessage(UUIDv7Base):
+    """A domain event written in the same transaction as the state change it describes."""
+
+    __tablename__ = "outbox"
+
+    event_name: Mapped[str] = mapped_column(String(96))
+    aggregate_type: Mapped[str] = mapped_column(String(48))
+    aggregate_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "occurred_at",
+            postgresql_where=text("dispatched_at IS NULL"),
+            sqlite_where=text("dispatched_at IS NULL"),
+        ),
+    )

@@ -1,0 +1,94 @@
+"""`UnitOfWork` over one SQLAlchemy `AsyncSession`: repositories share its transaction.
+
+Recorded events are flushed into the outbox just before COMMIT, inside the same transaction. After a
+successful commit that wrote events, `on_events_committed` wakes the outbox dispatcher; a failed
+wake-up is only logged, because the dispatcher's cron sweep picks the rows up anyway.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.sql.inbox import SqlInboxRepository
+from adapters.sql.outbox import SqlOutboxRepository
+from ports.outbound.clock import Clock
+from ports.outbound.errors import ComponentUnavailable, ConflictError
+
+logger = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class SqlUnitOfWork:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Clock,
+        on_events_committed: AfterCommit | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._on_events_committed = on_events_committed
+        self._pending: list[dict[str, Any]] = []
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        self.outbox = SqlOutboxRepository(self._session)
+        self.inbox = SqlInboxRepository(self._session)
+        self._pending = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            await self.session.close()
+            self._session = None
+        if isinstance(exc, OperationalError | DBAPIError) and not isinstance(exc, IntegrityError):
+            raise ComponentUnavailable("database", type(exc.orig).__name__ if exc.orig else str(exc)) from exc
+
+    def record(self, *, event_name: str, aggregate_type: str, aggregate_id: str, payload: dict[str, Any]) -> None:
+        self._pending.append(
+            {
+                "event_name": event_name,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": aggregate_id,
+                "payload": payload,
+            }
+        )
+
+    async def commit(self) -> None:
+        events, self._pending = self._pending, []
+        now = self._clock.now()
+        for event in events:
+            await self.outbox.add(occurred_at=now, **event)
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            raise ConflictError(str(exc.orig)) from exc
+        if events and self._on_events_committed is not None:
+            try:
+                await self._on_events_committed()
+            except Exception:
+                logger.warning("outbox wake-up failed; the cron sweep will dispatch", exc_info=True)
+
+    async def rollback(self) -> None:
+        self._pending = []
+        await self.session.rollback()

@@ -1,0 +1,1 @@
+"""Adapters backed by the operating system (clock)."""

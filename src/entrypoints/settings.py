@@ -1,0 +1,173 @@
+"""Settings from environment variables with the `TENURE_` prefix, typed and validated at start-up.
+
+Three profiles give the defaults: `dev` (the embedded default: SQLite file, in-process jobs, sandbox
+providers), `test`, and `production` (PostgreSQL, Redis and real provider credentials required, sandbox
+providers refused). Every problem is reported at once, each naming the variable to fix.
+"""
+
+import os
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+PREFIX = "TENURE_"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+Profile = Literal["dev", "test", "production"]
+QueueBackend = Literal["inprocess", "saq"]
+ProviderMode = Literal["sandbox", "live"]
+LogFormat = Literal["console", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # noqa: S105 (refused in production)
+
+
+class SettingsError(ValueError):
+    """Raised with one line per bad variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    env: Profile = "dev"
+    host: str = "localhost"
+    port: int = 8000
+    public_url: str = "http://localhost:8000"
+    database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'tenure.db'}"
+    db_pool_size: int = 10
+    redis_url: str | None = None
+    queue_backend: QueueBackend = "inprocess"
+    queue_name: str = "tenure"
+    worker_concurrency: int = 10
+    shutdown_grace_s: int = 25
+    providers: ProviderMode = "sandbox"
+    secret_key: str = DEV_SECRET
+    launch_date: date | None = None
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    plaid_client_id: str | None = None
+    plaid_secret: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_verify_service_sid: str | None = None
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "console"
+    max_request_body_bytes: int = 1_048_576
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+PROFILE_DEFAULTS: Mapping[Profile, Mapping[str, Any]] = {
+    "dev": {},
+    "test": {
+        "database_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/tenure_test",
+        "redis_url": "redis://127.0.0.1:6379/0",
+        "queue_backend": "saq",
+        "log_level": "WARNING",
+    },
+    "production": {"queue_backend": "saq", "providers": "live", "log_format": "json", "secret_key": None},
+}
+
+LIVE_PROVIDER_FIELDS = (
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "plaid_client_id",
+    "plaid_secret",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_verify_service_sid",
+)
+
+SECRET_FIELDS = frozenset({"secret_key", "database_url", "redis_url", *LIVE_PROVIDER_FIELDS})
+
+
+def env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def _convert(field: str, raw: str, annotation: Any) -> Any:
+    if raw == "" and type(None) in getattr(annotation, "__args__", ()):
+        return None
+    try:
+        return msgspec.convert(raw, annotation, strict=False)
+    except msgspec.ValidationError as exc:
+        shown = "<hidden>" if field in SECRET_FIELDS else repr(raw)
+        raise ValueError(f"{env_name(field)}={shown}: {exc}") from None
+
+
+def _cross_checks(s: Settings) -> list[str]:
+    problems: list[str] = []
+    if not 1 <= s.port <= 65535:
+        problems.append(f"{env_name('port')}: must be between 1 and 65535")
+    if s.db_pool_size < 1 or s.worker_concurrency < 1:
+        problems.append(f"{env_name('db_pool_size')}/{env_name('worker_concurrency')}: must be at least 1")
+    if s.queue_backend == "saq" and not s.redis_url:
+        problems.append(f"{env_name('redis_url')}: required when {env_name('queue_backend')}=saq")
+    if not s.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        problems.append(f"{env_name('database_url')}: must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+    if s.is_production:
+        if not s.database_url.startswith("postgresql+asyncpg://"):
+            problems.append(f"{env_name('database_url')}: production requires PostgreSQL (postgresql+asyncpg://)")
+        if s.queue_backend != "saq":
+            problems.append(f"{env_name('queue_backend')}: production requires saq (Redis)")
+        if s.providers != "live":
+            problems.append(f"{env_name('providers')}: sandbox providers are refused in production")
+        if not s.secret_key or s.secret_key == DEV_SECRET or len(s.secret_key) < 32:
+            problems.append(f"{env_name('secret_key')}: production requires a random secret of at least 32 chars")
+        if s.launch_date is None:
+            problems.append(f"{env_name('launch_date')}: required in production (YYYY-MM-DD)")
+    if s.providers == "live":
+        problems.extend(
+            f"{env_name(f)}: required with {env_name('providers')}=live"
+            for f in LIVE_PROVIDER_FIELDS
+            if not getattr(s, f)
+        )
+    return problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from `environ` (default: the process environment); raise `SettingsError` on any problem."""
+    environ = os.environ if environ is None else environ
+    fields = {f.name: f for f in msgspec.structs.fields(Settings)}
+    problems: list[str] = []
+
+    profile = environ.get(env_name("env"), "dev")
+    if profile not in PROFILE_DEFAULTS:
+        raise SettingsError([f"{env_name('env')}={profile!r}: must be one of {', '.join(PROFILE_DEFAULTS)}"])
+    values: dict[str, Any] = dict(PROFILE_DEFAULTS[profile])  # type: ignore[index]
+
+    for key, raw in environ.items():
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX) :].lower()
+        if name not in fields:
+            problems.append(f"{key}: unknown setting (known: {', '.join(env_name(f) for f in fields)})")
+            continue
+        try:
+            values[name] = _convert(name, raw, fields[name].type)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise SettingsError(problems)
+
+    settings = Settings(**{k: v for k, v in values.items() if v is not None or fields[k].default is None})
+    problems = _cross_checks(settings)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, type, dev default) rows, for the README's configuration table and `tenure config`."""
+    rows = []
+    for f in msgspec.structs.fields(Settings):
+        default = "<hidden>" if f.name in SECRET_FIELDS and f.default else f.default
+        rows.append((env_name(f.name), str(f.type).replace("typing.", ""), str(default)))
+    return rows

@@ -1,0 +1,1 @@
+"""The SAQ worker process: runs the task table's jobs and its cron."""

@@ -1,0 +1,39 @@
+"""The unit of work: one database transaction, its repositories, and the events it will publish.
+
+Events recorded on the unit of work are written to the outbox inside the same transaction as the state
+change, so a crash can lose neither or both. After a successful commit the adapter wakes the dispatcher.
+"""
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from ports.outbound.inbox import InboxRepository
+from ports.outbound.outbox import OutboxRepository
+
+
+class UnitOfWork(Protocol):
+    outbox: OutboxRepository
+    inbox: InboxRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back anything not committed."""
+        ...
+
+    def record(self, *, event_name: str, aggregate_type: str, aggregate_id: str, payload: dict[str, Any]) -> None:
+        """Queue a domain event for the outbox; it is written at `commit` in the same transaction."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

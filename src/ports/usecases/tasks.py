@@ -1,0 +1,81 @@
+"""The task table: every background job, its handler, timeout, attempts, backoff, dedupe key and cron.
+
+Both job-queue adapters read this table, so no task ever runs on a library default (SAQ's default is a
+10 s timeout and a single attempt). Keys make enqueueing idempotent while a job is incomplete.
+"""
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from ports.outbound.tasks import Payload
+from ports.usecases.deps import Deps
+from ports.usecases.outbox import dispatch_outbox
+
+TaskHandler = Callable[[Deps, Payload], Awaitable[Any]]
+KeyFunction = Callable[[Payload], str]
+
+MIN_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSpec:
+    name: str
+    handler: TaskHandler
+    timeout: timedelta
+    max_attempts: int
+    retry_delay: timedelta
+    max_retry_delay: timedelta
+    key: KeyFunction
+    cron: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout <= timedelta(0):
+            raise ValueError(f"task {self.name}: timeout must be positive")
+        if self.max_attempts < MIN_ATTEMPTS:
+            raise ValueError(f"task {self.name}: at least {MIN_ATTEMPTS} attempts are required")
+        if self.retry_delay <= timedelta(0) or self.max_retry_delay < self.retry_delay:
+            raise ValueError(f"task {self.name}: need 0 < retry_delay <= max_retry_delay")
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Delay before retrying after failed attempt number `attempt` (1-based): doubling, capped."""
+        delay = self.retry_delay
+        for _ in range(attempt - 1):
+            delay *= 2
+            if delay >= self.max_retry_delay:  # stop before a large attempt count overflows timedelta
+                return self.max_retry_delay
+        return delay
+
+
+TaskTable = Mapping[str, TaskSpec]
+
+
+def task_table(specs: Iterable[TaskSpec]) -> TaskTable:
+    table: dict[str, TaskSpec] = {}
+    for spec in specs:
+        if spec.name in table:
+            raise ValueError(f"task {spec.name} is declared twice")
+        table[spec.name] = spec
+    return table
+
+
+def _constant(key: str) -> KeyFunction:
+    return lambda _payload: key
+
+
+TASKS: TaskTable = task_table(
+    [
+        TaskSpec(
+            name="outbox.dispatch",
+            handler=dispatch_outbox,
+            timeout=timedelta(seconds=60),
+            max_attempts=5,
+            retry_delay=timedelta(seconds=1),
+            max_retry_delay=timedelta(seconds=30),
+            key=_constant("outbox.dispatch"),
+            cron="* * * * *",
+        ),
+    ]
+)
+"""Every production task. Later features add their rows here, never elsewhere."""

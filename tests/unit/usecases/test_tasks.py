@@ -1,0 +1,62 @@
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ports.usecases.tasks import MIN_ATTEMPTS, TASKS, TaskSpec, task_table
+
+
+async def noop(_deps: object, _payload: object) -> None:
+    return None
+
+
+def spec(**overrides: object) -> TaskSpec:
+    fields: dict[str, object] = {
+        "name": "t",
+        "handler": noop,
+        "timeout": timedelta(seconds=5),
+        "max_attempts": 3,
+        "retry_delay": timedelta(seconds=1),
+        "max_retry_delay": timedelta(seconds=10),
+        "key": lambda _p: "k",
+    }
+    fields.update(overrides)
+    return TaskSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_every_production_task_states_timeout_attempts_backoff_and_key() -> None:
+    assert TASKS, "the task table is empty"
+    for name, task in TASKS.items():
+        assert task.name == name
+        assert task.timeout > timedelta(0)
+        assert task.max_attempts >= MIN_ATTEMPTS
+        assert timedelta(0) < task.retry_delay <= task.max_retry_delay
+        assert isinstance(task.key({}), str) and task.key({})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"timeout": timedelta(0)}, "timeout must be positive"),
+        ({"max_attempts": 2}, "at least 3 attempts"),
+        ({"retry_delay": timedelta(0)}, "retry_delay"),
+        ({"max_retry_delay": timedelta(milliseconds=500)}, "retry_delay"),
+    ],
+)
+def test_a_task_cannot_rely_on_unsafe_defaults(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        spec(**overrides)
+
+
+def test_a_task_name_is_declared_once() -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+        task_table([spec(), spec()])
+
+
+@given(attempt=st.integers(min_value=1, max_value=64))
+def test_backoff_doubles_and_is_capped(attempt: int) -> None:
+    task = spec(retry_delay=timedelta(seconds=1), max_retry_delay=timedelta(seconds=30))
+    delay = task.backoff(attempt)
+    assert timedelta(seconds=1) <= delay <= timedelta(seconds=30)
+    assert task.backoff(attempt + 1) == min(delay * 2, timedelta(seconds=30))

@@ -1,0 +1,1 @@
+"""Development tooling (not shipped): custom import-linter contracts."""
