@@ -6,14 +6,19 @@ stops at once saying which service and how to start it; it never silently skips.
 """
 
 import asyncio
+import itertools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.sql.engine import create_engine, session_factory
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from adapters.system.clock import SystemClock
 from tests import services
 
 if TYPE_CHECKING:
@@ -29,6 +34,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 TESTS = Path(__file__).parent
 LAYERS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "sqlite": "sqlite"}
 NEEDS_SERVICES = {"integration", "e2e"}
+_fresh = itertools.count()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -86,3 +92,31 @@ def test_settings(pg_database: str, redis_namespace: str) -> "Settings":
             "TENURE_QUEUE_NAME": redis_namespace,
         }
     )
+
+
+@pytest.fixture(scope="session")
+async def engine(pg_database: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(pg_database, pool_size=10)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def make_uow(engine: AsyncEngine) -> Callable[..., SqlUnitOfWork]:
+    sessions = session_factory(engine)
+
+    def make(on_events_committed: Callable[[], Awaitable[None]] | None = None) -> SqlUnitOfWork:
+        return SqlUnitOfWork(sessions, clock=SystemClock(), on_events_committed=on_events_committed)
+
+    return make
+
+
+@pytest.fixture
+async def fresh_database(run_id: str) -> AsyncIterator[str]:
+    """An empty PostgreSQL database (no migrations applied), dropped after the test."""
+    name = f"tenure_fresh_{run_id}_{next(_fresh)}"
+    await services.create_database(name)
+    try:
+        yield services.asyncpg_to_sqlalchemy(services.database_dsn(name))
+    finally:
+        await services.drop_database(name)

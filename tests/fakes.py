@@ -106,7 +106,12 @@ class FakeUnitOfWork:
 
     def record(self, *, event_name: str, aggregate_type: str, aggregate_id: str, payload: dict[str, Any]) -> None:
         self._pending.append(
-            {"event_name": event_name, "aggregate_type": aggregate_type, "aggregate_id": aggregate_id, "payload": payload}
+            {
+                "event_name": event_name,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": aggregate_id,
+                "payload": payload,
+            }
         )
 
     async def commit(self) -> None:

@@ -4,9 +4,12 @@ HTTP, the worker, the CLI and the tests all build their dependencies here, so th
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
+from saq import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.inprocess.runner import InProcessTaskRunner
@@ -49,14 +52,22 @@ class Container:
         self._started = True
 
     async def stop(self) -> None:
+        """Release everything; one failing step (e.g. Redis already gone) must not skip the others."""
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if self.runner is not None:
-            await self.runner.stop(self.shutdown_grace)
+            runner = self.runner
+            steps.append(("in-process jobs", lambda: runner.stop(self.shutdown_grace)))
         if self.saq is not None and self._started:
-            await self.saq.queue.disconnect()
-        await self.engine.dispose()
+            steps.append(("queue", self.saq.queue.disconnect))
+        steps.append(("database", self.engine.dispose))
+        for name, step in steps:
+            try:
+                await step()
+            except Exception:
+                logger.warning("shutdown of %s failed", name, exc_info=True)
         self._started = False
 
-    def saq_worker(self):  # type: ignore[no-untyped-def]
+    def saq_worker(self) -> Worker[Any]:
         """The SAQ worker for `tenure worker` (only with the saq backend)."""
         if self.saq is None:
             raise RuntimeError("TENURE_QUEUE_BACKEND is not saq: jobs run inside the web process")

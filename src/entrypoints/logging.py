@@ -3,6 +3,8 @@ SQLAlchemy) as JSON in production or readable lines in development, with the req
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -14,7 +16,7 @@ SENSITIVE_KEYS = frozenset(
 )
 
 
-def _redact(_logger: object, _method: str, event_dict: dict[str, object]) -> dict[str, object]:
+def _redact(_logger: object, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Defence in depth: a key that names a secret never reaches the log sink with its value."""
     for key in list(event_dict):
         if any(word in key.lower() for word in SENSITIVE_KEYS):
@@ -22,7 +24,9 @@ def _redact(_logger: object, _method: str, event_dict: dict[str, object]) -> dic
     return event_dict
 
 
-def _drop_color_message(_logger: object, _method: str, event_dict: dict[str, object]) -> dict[str, object]:
+def _drop_color_message(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     event_dict.pop("color_message", None)  # uvicorn's ANSI duplicate of the message
     return event_dict
 
@@ -59,8 +63,11 @@ def configure_logging(settings: Settings) -> None:
             ],
         )
     )
+    handler._tenure = True  # type: ignore[attr-defined]
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if getattr(h, "_tenure", False)]:
+        root.removeHandler(old)  # reconfiguring replaces our handler only, never others' (e.g. pytest's)
+    root.addHandler(handler)
     root.setLevel(settings.log_level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "saq"):
         logging.getLogger(name).handlers[:] = []

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
@@ -164,10 +164,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return " | ".join(str(a) for a in get_args(annotation))
+    if get_args(annotation):
+        return " | ".join(_type_name(a) for a in get_args(annotation))
+    return "empty" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
 def describe() -> list[tuple[str, str, str]]:
     """(variable, type, dev default) rows, for the README's configuration table and `tenure config`."""
     rows = []
     for f in msgspec.structs.fields(Settings):
-        default = "<hidden>" if f.name in SECRET_FIELDS and f.default else f.default
-        rows.append((env_name(f.name), str(f.type).replace("typing.", ""), str(default)))
+        default = "<dev-only value>" if f.name == "secret_key" else str(f.default)
+        rows.append((env_name(f.name), _type_name(f.type), default.replace(str(PROJECT_ROOT), ".")))
     return rows

@@ -43,7 +43,7 @@ def build_worker(
     *,
     concurrency: int = 10,
     shutdown_grace: timedelta = timedelta(seconds=25),
-) -> Worker:
+) -> Worker[Any]:
     functions: list[tuple[str, SaqFunction]] = [(spec.name, _runner(spec, deps)) for spec in table.values()]
     cron_jobs = [
         CronJob(

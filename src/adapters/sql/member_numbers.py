@@ -1,6 +1,8 @@
 """Allocating member numbers from the database: a sequence on PostgreSQL, an AUTOINCREMENT table on SQLite.
 
-Both never hand out a value twice, even when the transaction that took it rolls back.
+Neither ever hands out a number that a committed transaction took, so no two memberships share one.
+PostgreSQL may leave gaps (a rolled-back transaction's number is skipped); SQLite's counter is
+transactional, so a rolled-back number, which no membership ever held, is handed out again.
 """
 
 from sqlalchemy import text

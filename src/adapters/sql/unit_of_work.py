@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sql.inbox import SqlInboxRepository
@@ -21,6 +21,13 @@ from ports.outbound.errors import ComponentUnavailable, ConflictError
 logger = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Connection-level failures (retryable), as opposed to errors in what we asked the database to do."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class SqlUnitOfWork:
@@ -61,8 +68,8 @@ class SqlUnitOfWork:
         finally:
             await self.session.close()
             self._session = None
-        if isinstance(exc, OperationalError | DBAPIError) and not isinstance(exc, IntegrityError):
-            raise ComponentUnavailable("database", type(exc.orig).__name__ if exc.orig else str(exc)) from exc
+        if exc is not None and database_unavailable(exc):
+            raise ComponentUnavailable("database", f"{type(exc).__name__}: {exc}".splitlines()[0][:200]) from exc
 
     def record(self, *, event_name: str, aggregate_type: str, aggregate_id: str, payload: dict[str, Any]) -> None:
         self._pending.append(

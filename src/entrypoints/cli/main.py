@@ -14,6 +14,7 @@ import click
 
 from adapters.sql import migrations
 from adapters.sql.engine import ensure_sqlite_directory
+from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, describe, load_settings
 
 
@@ -27,6 +28,7 @@ def with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
         except SettingsError as exc:
             click.echo(str(exc), err=True)
             sys.exit(2)
+        configure_logging(settings)
         return command(settings, *args, **kwargs)
 
     return wrapper

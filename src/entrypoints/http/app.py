@@ -12,6 +12,7 @@ from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.health import HealthController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
+from entrypoints.http.strict_body import validate_body_strictly
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, load_settings
 from ports.usecases.deps import Deps
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         exception_handlers=exception_handlers,
         middleware=[bind_request_context],
         before_send=[add_request_id_header],
+        before_request=validate_body_strictly,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
         logging_config=None,

@@ -3,6 +3,7 @@
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from entrypoints.http.problems import ProblemKind, problem
@@ -28,7 +29,7 @@ class HealthController(Controller):
         responses={503: ResponseSpec(Problem, description="Not ready; `detail` names the failing components")},
         cache=False,
     )
-    async def readiness(self, request: Request[Any, Any, Any], deps: Deps) -> Response[Any]:
+    async def readiness(self, request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Response[Any]:
         result = await check_readiness(deps.probes)
         components = [ComponentState(component=c.component, ok=c.ok, detail=c.detail) for c in result.components]
         if result.ok:

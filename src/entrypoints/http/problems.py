@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
+    ClientException,
     HTTPException,
     MethodNotAllowedException,
     NotAuthorizedException,
@@ -23,6 +24,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from entrypoints.http.request_id import request_id
+from entrypoints.http.strict_body import MalformedBody
 from ports.outbound.errors import ComponentUnavailable, ConflictError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -40,6 +42,7 @@ class ProblemKind:
 
 
 HTTP_KINDS: Mapping[type[HTTPException], ProblemKind] = {
+    MalformedBody: ProblemKind(400, "malformed_body", "The request body is not valid JSON"),
     ValidationException: ProblemKind(400, "validation_failed", "The request is not valid"),
     NotAuthorizedException: ProblemKind(401, "unauthorized", "Authentication is required"),
     PermissionDeniedException: ProblemKind(403, "forbidden", "This action is not allowed"),
@@ -47,6 +50,7 @@ HTTP_KINDS: Mapping[type[HTTPException], ProblemKind] = {
     MethodNotAllowedException: ProblemKind(405, "method_not_allowed", "Method not allowed"),
     RequestEntityTooLarge: ProblemKind(413, "payload_too_large", "The request body is too large"),
     TooManyRequestsException: ProblemKind(429, "rate_limited", "Too many requests"),
+    ClientException: ProblemKind(400, "bad_request", "The request could not be understood"),
 }
 
 PORT_KINDS: Mapping[type[Exception], ProblemKind] = {
@@ -82,7 +86,7 @@ def problem(
 def _http_kind(exc: HTTPException) -> ProblemKind:
     for cls in type(exc).__mro__:
         if cls in HTTP_KINDS:
-            return HTTP_KINDS[cls]  # type: ignore[index]
+            return HTTP_KINDS[cls]
     code = "client_error" if exc.status_code < 500 else "server_error"
     return ProblemKind(exc.status_code, code, exc.detail or "Error")
 

@@ -13,8 +13,11 @@ from ports.outbound.outbox import OutboxRepository
 
 
 class UnitOfWork(Protocol):
-    outbox: OutboxRepository
-    inbox: InboxRepository
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def inbox(self) -> InboxRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

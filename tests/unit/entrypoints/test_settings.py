@@ -93,5 +93,5 @@ def test_secret_values_are_never_echoed() -> None:
     assert "TENURE_PLAID_SECRET: required" in str(excinfo.value)
     assert "sk_live_abc" not in str(excinfo.value)
     rows = {name: default for name, _, default in describe()}
-    assert rows["TENURE_SECRET_KEY"] == "<hidden>"
+    assert rows["TENURE_SECRET_KEY"] == "<dev-only value>"
     assert DEV_SECRET not in str(rows)

@@ -1,5 +1,3 @@
-from collections.abc import Callable
-
 import pytest
 
 from ports.outbound.outbox import OutboxMessage
@@ -60,7 +58,7 @@ async def test_messages_without_handlers_are_marked_dispatched() -> None:
 
 async def test_a_failing_handler_leaves_its_message_pending_and_does_not_block_others() -> None:
     store = FakeStore()
-    seen, good = collector()
+    _, good = collector()
 
     async def bad(_deps: Deps, message: OutboxMessage) -> None:
         if message.payload["i"] == 1:
@@ -82,5 +80,3 @@ async def test_dispatch_drains_more_than_one_batch(monkeypatch: pytest.MonkeyPat
     await record(deps, 7)
     assert await dispatch_outbox(deps, {}) == 7
     assert len(seen) == 7
-
-

@@ -32,7 +32,8 @@ def test_every_production_task_states_timeout_attempts_backoff_and_key() -> None
         assert task.timeout > timedelta(0)
         assert task.max_attempts >= MIN_ATTEMPTS
         assert timedelta(0) < task.retry_delay <= task.max_retry_delay
-        assert isinstance(task.key({}), str) and task.key({})
+        assert isinstance(task.key({}), str)
+        assert task.key({}), f"{name} has an empty dedupe key"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,50 @@
+"""Strict request bodies for every route.
+
+Litestar converts request data leniently (`"100"` becomes `100`). Members must not be able to smuggle
+wrong types past validation, so before any handler runs, this hook decodes the JSON body strictly
+against the handler's declared `data` type: malformed JSON, wrong types, unknown fields (Structs use
+`forbid_unknown_fields`) and constraint violations become 400 problem documents and change nothing.
+"""
+
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import ClientException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+
+_NO_BODY = object()
+_body_types: dict[int, Any] = {}
+
+
+class MalformedBody(ClientException):
+    """The body is not JSON at all (truncated, empty, or another format)."""
+
+
+def _body_type(handler: HTTPRouteHandler) -> Any:
+    key = id(handler)
+    if key not in _body_types:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        _body_types[key] = field.annotation if field is not None else _NO_BODY
+    return _body_types[key]
+
+
+def _field_path(exc: msgspec.ValidationError) -> str | None:
+    message = str(exc)
+    return message.rsplit("at `", 1)[1].rstrip("`") if "at `" in message else None
+
+
+async def validate_body_strictly(request: Request[Any, Any, Any]) -> None:
+    target = _body_type(request.route_handler)
+    if target is _NO_BODY or "json" not in request.headers.get("content-type", "application/json"):
+        return
+    raw = await request.body()
+    try:
+        msgspec.json.decode(raw, type=target, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(
+            detail=f"invalid request body: {exc}",
+            extra=[{"key": _field_path(exc), "source": "body", "message": str(exc)}],
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(detail=f"the request body is not valid JSON: {exc}") from None

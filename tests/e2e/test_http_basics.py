@@ -1,0 +1,183 @@
+"""HTTP behaviour every route shares: health, problem documents for every error, request ids, OpenAPI."""
+
+from collections import Counter
+from typing import Annotated, Any
+
+import msgspec
+import pytest
+from litestar import Litestar, post
+from litestar.params import JSONBody
+from litestar.testing import AsyncTestClient
+
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.e2e.conftest import BASE_URL
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:tenure:problem:{code}"
+    assert body["title"]
+    assert body["requestId"] == response.headers["x-request-id"]
+    return body
+
+
+async def readiness_of(settings: Settings) -> Any:
+    async with AsyncTestClient(create_app(settings), base_url=BASE_URL) as client:
+        return await client.get("/health/ready")
+
+
+async def test_liveness(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_on_real_postgres_and_redis(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert {c["component"]: c["ok"] for c in body["components"]} == {
+        "database": True,
+        "migrations": True,
+        "queue": True,
+    }
+
+
+async def test_not_ready_names_the_database_when_its_url_points_nowhere(test_settings: Settings) -> None:
+    settings = msgspec.structs.replace(test_settings, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    body = assert_problem(await readiness_of(settings), 503, "not_ready")
+    assert "database" in body["detail"]
+    failing = {c["component"] for c in body["components"] if not c["ok"]}
+    assert "database" in failing
+    assert "queue" not in failing
+
+
+async def test_not_ready_names_the_migrations_when_the_schema_is_behind(
+    test_settings: Settings, fresh_database: str
+) -> None:
+    body = assert_problem(
+        await readiness_of(msgspec.structs.replace(test_settings, database_url=fresh_database)), 503, "not_ready"
+    )
+    assert body["detail"] == "not ready: migrations"
+
+
+async def test_not_ready_names_the_queue_when_redis_is_unreachable(test_settings: Settings) -> None:
+    settings = msgspec.structs.replace(test_settings, redis_url="redis://127.0.0.1:1/0")
+    body = assert_problem(await readiness_of(settings), 503, "not_ready")
+    assert body["detail"] == "not ready: queue"
+
+
+async def test_unknown_route_is_a_problem_document(client: AsyncTestClient[Litestar]) -> None:
+    body = assert_problem(await client.get("/api/does-not-exist"), 404, "not_found")
+    assert body["instance"] == "/api/does-not-exist"
+
+
+async def test_wrong_method_is_a_problem_document(client: AsyncTestClient[Litestar]) -> None:
+    assert_problem(await client.delete("/health"), 405, "method_not_allowed")
+
+
+PROBE_CALLS: Counter[str] = Counter()
+
+
+class Transfer(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    amount_cents: Annotated[int, msgspec.Meta(ge=1, le=10_000_000_00)]
+    memo: Annotated[str, msgspec.Meta(max_length=140)] = ""
+
+
+@pytest.fixture
+def probe_app(app: Litestar) -> Litestar:
+    """The real app plus two probe routes: one with a typed body, one that fails unexpectedly."""
+
+    @post("/_probe/transfer", operation_id="probeTransfer", status_code=200)
+    async def transfer(data: JSONBody[Transfer]) -> Transfer:
+        PROBE_CALLS["transfer"] += 1
+        return data
+
+    @post("/_probe/crash", operation_id="probeCrash")
+    async def crash() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    app.register(transfer)
+    app.register(crash)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        (b'{"amountCents": 100', "malformed_body", None),
+        (b"not json at all", "malformed_body", None),
+        (b"", "malformed_body", None),
+        (b'{"amountCents": "100"}', "validation_failed", "$.amountCents"),
+        (b'{"amountCents": 1.5}', "validation_failed", "$.amountCents"),
+        (b'{"amountCents": 100, "status": "PAID"}', "validation_failed", None),
+        (b'{"amountCents": -5}', "validation_failed", "$.amountCents"),
+        (b'{"amountCents": 100, "memo": "' + b"x" * 500 + b'"}', "validation_failed", "$.memo"),
+        (b"[]", "validation_failed", None),
+        (b"{}", "validation_failed", None),
+    ],
+)
+async def test_bad_input_is_a_400_problem_and_the_handler_never_runs(
+    probe_app: Litestar, body: bytes, code: str, field: str | None
+) -> None:
+    calls_before = PROBE_CALLS["transfer"]
+    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+        response = await client.post("/_probe/transfer", content=body, headers={"content-type": "application/json"})
+    problem = assert_problem(response, 400, code)
+    assert PROBE_CALLS["transfer"] == calls_before, "the handler must not run on bad input"
+    if code == "validation_failed":
+        assert problem["errors"][0]["source"] == "body"
+        assert problem["errors"][0]["field"] == field
+
+
+async def test_good_input_passes(probe_app: Litestar) -> None:
+    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+        response = await client.post("/_probe/transfer", json={"amountCents": 100, "memo": "ok"})
+    assert response.status_code == 200
+    assert response.json() == {"amountCents": 100, "memo": "ok"}
+
+
+async def test_an_oversized_body_is_a_413_problem(probe_app: Litestar, test_settings: Settings) -> None:
+    huge = b'{"amountCents": 1, "memo": "' + b"x" * (test_settings.max_request_body_bytes + 10) + b'"}'
+    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+        response = await client.post("/_probe/transfer", content=huge, headers={"content-type": "application/json"})
+    assert_problem(response, 413, "payload_too_large")
+
+
+async def test_an_unexpected_error_is_a_500_problem_without_internals(probe_app: Litestar) -> None:
+    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+        response = await client.post("/_probe/crash")
+    body = assert_problem(response, 500, "internal_error")
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
+    assert "detail" not in body
+
+
+async def test_a_well_formed_request_id_is_echoed_and_a_bad_one_replaced(client: AsyncTestClient[Litestar]) -> None:
+    supplied = "req-0123456789abcdef"
+    assert (await client.get("/health", headers={"x-request-id": supplied})).headers["x-request-id"] == supplied
+    replaced = (await client.get("/health", headers={"x-request-id": "bad id\twith spaces"})).headers["x-request-id"]
+    assert replaced != "bad id\twith spaces"
+    assert len(replaced) == 32
+    first = (await client.get("/health")).headers["x-request-id"]
+    second = (await client.get("/health")).headers["x-request-id"]
+    assert first != second
+
+
+async def test_openapi_document_is_complete(client: AsyncTestClient[Litestar]) -> None:
+    docs = await client.get("/schema")
+    assert docs.status_code == 200
+    assert "text/html" in docs.headers["content-type"]
+    schema = (await client.get("/schema/openapi.json")).json()
+    operations = [op for path in schema["paths"].values() for op in path.values() if isinstance(op, dict)]
+    assert operations
+    assert all(op.get("operationId") for op in operations), "every route needs an operation_id"
+    assert "503" in schema["paths"]["/health/ready"]["get"]["responses"]
