@@ -4,8 +4,8 @@ which silently rots as dependencies are added; this one allows by rule instead o
 
 import sys
 
-from importlinter import Contract, ContractCheck, fields, output
 from grimp import ImportGraph
+from importlinter import Contract, ContractCheck, fields, output
 
 
 class StdlibOnlyContract(Contract):
@@ -15,8 +15,8 @@ class StdlibOnlyContract(Contract):
     allowed_modules = fields.ListField(subfield=fields.StringField(), required=False, default=[])
 
     def _allowed(self, source: str, imported: str) -> bool:
-        top = imported.split(".")[0]
-        if top in sys.stdlib_module_names or top == source.split(".")[0]:
+        top = imported.split(".", maxsplit=1)[0]
+        if top in sys.stdlib_module_names or top == source.split(".", maxsplit=1)[0]:
             return True
         return any(imported == a or imported.startswith(a + ".") for a in self.allowed_modules)  # type: ignore[attr-defined]
 
