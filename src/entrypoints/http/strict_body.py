@@ -14,7 +14,6 @@ from litestar.exceptions import ClientException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 
 _NO_BODY = object()
-_body_types: dict[int, Any] = {}
 
 
 class MalformedBody(ClientException):
@@ -22,11 +21,8 @@ class MalformedBody(ClientException):
 
 
 def _body_type(handler: HTTPRouteHandler) -> Any:
-    key = id(handler)
-    if key not in _body_types:
-        field = handler.parsed_fn_signature.parameters.get("data")
-        _body_types[key] = field.annotation if field is not None else _NO_BODY
-    return _body_types[key]
+    field = handler.parsed_fn_signature.parameters.get("data")
+    return field.annotation if field is not None else _NO_BODY
 
 
 def _field_path(exc: msgspec.ValidationError) -> str | None:
