@@ -82,7 +82,6 @@ def worker(settings: Settings) -> None:
 @cli.group()
 def migrate() -> None:
     """Database migrations (alembic). `tenure migrate up` brings the schema to the latest revision."""
-    logging.basicConfig(level=logging.INFO, format="  %(message)s")  # alembic reports each step
 
 
 @migrate.command("up")
@@ -91,6 +90,7 @@ def migrate() -> None:
 def migrate_up(settings: Settings, revision: str) -> None:
     """Upgrade to REVISION (default: head)."""
     ensure_sqlite_directory(settings.database_url)
+    logging.getLogger("alembic").setLevel(logging.INFO)  # report each step, whatever TENURE_LOG_LEVEL says
     click.echo(f"migrating {settings.env} database to {revision} …")
     migrations.upgrade(settings.database_url, revision)
     click.echo("done")
