@@ -95,3 +95,20 @@ class PayoutRefused(DomainError):
         super().__init__(f"{action} refused: {', '.join(reasons)}")
         self.action = action
         self.reasons = reasons
+
+
+class InvalidPolicy(DomainError):
+    """A security policy (passwords, codes, throttling, sessions) whose numbers contradict each other."""
+
+
+class WeakSecret(DomainError):
+    """A key or caller-supplied random input too short for the guarantee the rule gives (HMAC keys, TOTP secrets)."""
+
+
+class PreferenceLocked(DomainError):
+    """A member tried to switch off a notification channel that a rule keeps on (DOMAIN.md §11 always-on notices)."""
+
+    def __init__(self, group: str, channel: str) -> None:
+        super().__init__(f"notifications for {group!r} are always sent by {channel!r}")
+        self.group = group
+        self.channel = channel

@@ -226,6 +226,22 @@ class KycUpdate:
     note: KycNote
 
 
+_STATUS_STRENGTH: dict[KycStatus, int] = {
+    K.NOT_STARTED: 0,
+    K.PENDING: 0,
+    K.FAILED: 1,
+    K.NEEDS_REVIEW: 2,
+    K.VERIFIED: 3,
+}
+"""Tie-break for two statuses with the same provider time: VERIFIED > NEEDS_REVIEW > FAILED > PENDING/NOT_STARTED.
+
+Provider times have one-second resolution, so "verified" and "failed" can share a second, and the order they
+reach us says nothing about which is newer. On a tie a result is never downgraded (§10); an equal or stronger
+one is applied. FAILED has no provider exit, and staff can still overrule any result, so a tie can only keep a
+result the provider itself reported for this attempt.
+"""
+
+
 def apply_provider_result(
     record: KycRecord,
     result: ProviderResult,
@@ -237,7 +253,10 @@ def apply_provider_result(
 
     ``fingerprint_conflict``: the result's fingerprint matches another person with a live membership or a past
     win (the caller queries; the fingerprint is in ``result``). A 'verified' result with a conflict, a DOB
-    that differs from the profile, or missing identity data becomes NEEDS_REVIEW with those reasons.
+    that differs from the profile, or missing identity data becomes NEEDS_REVIEW with those reasons; a provider
+    NEEDS_REVIEW carries the conflict and DOB reasons too, so staff see every cause. An event older than the
+    current status is stale; one at the *same* instant is applied only if it is not a downgrade
+    (``_STATUS_STRENGTH``).
     """
     occurred_at = ensure_utc(result.occurred_at, "occurred_at")
     if record.attempt_id is None or result.attempt_id != record.attempt_id:
@@ -253,10 +272,15 @@ def apply_provider_result(
         if reasons:
             event = KycEvent.PROVIDER_NEEDS_REVIEW
     elif event is KycEvent.PROVIDER_NEEDS_REVIEW:
-        reasons = (ReviewReason.PROVIDER_REVIEW,)
+        reasons = (
+            ReviewReason.PROVIDER_REVIEW,
+            *_identity_conflicts(result, fingerprint_conflict, profile_date_of_birth),
+        )
     if (record.status, event) not in TRANSITIONS:
         return KycUpdate(record=record, applied=False, note=KycNote.NOT_APPLICABLE)
     status = transition(record.status, event)
+    if occurred_at == record.status_at and _STATUS_STRENGTH[status] < _STATUS_STRENGTH[record.status]:
+        return KycUpdate(record=record, applied=False, note=KycNote.STALE_EVENT)
     if event is KycEvent.SESSION_ENDED:
         updated = replace(record, status=status, attempt_id=None, status_at=occurred_at, review_reasons=())
     else:
@@ -273,9 +297,10 @@ def apply_provider_result(
     return KycUpdate(record=updated, applied=True, note=KycNote.APPLIED)
 
 
-def _review_reasons(
+def _identity_conflicts(
     result: ProviderResult, fingerprint_conflict: bool, profile_date_of_birth: date | None
 ) -> tuple[ReviewReason, ...]:
+    """Reasons that send any result to review: a duplicate identity, a profile/KYC date-of-birth mismatch."""
     reasons: list[ReviewReason] = []
     if fingerprint_conflict:
         reasons.append(ReviewReason.DUPLICATE_IDENTITY)
@@ -285,6 +310,14 @@ def _review_reasons(
         and profile_date_of_birth != result.date_of_birth
     ):
         reasons.append(ReviewReason.DOB_MISMATCH)
+    return tuple(reasons)
+
+
+def _review_reasons(
+    result: ProviderResult, fingerprint_conflict: bool, profile_date_of_birth: date | None
+) -> tuple[ReviewReason, ...]:
+    """Why a 'verified' result cannot stand: identity conflicts, or identity data missing."""
+    reasons = list(_identity_conflicts(result, fingerprint_conflict, profile_date_of_birth))
     if result.date_of_birth is None or result.country is None or result.fingerprint is None:
         reasons.append(ReviewReason.MISSING_IDENTITY_DATA)
     return tuple(reasons)

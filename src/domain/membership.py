@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.calendar import add_months_utc, ensure_utc, months_between
-from domain.errors import InvalidAmount, InvalidTransition
+from domain.errors import InvalidAmount, InvalidInput, InvalidTransition
 from domain.money import Money
 
 
@@ -28,7 +28,7 @@ class MembershipState(StrEnum):
     PAID = "paid"
     """The payout is COMPLETED."""
     ENDED = "ended"
-    """After a win: ``max(selection + retention_months, completion)``."""
+    """After a win: ``max(selection + retention_months, completion + ACH return window)`` (D37)."""
     CANCELLED = "cancelled"
     DEFAULTED = "defaulted"
     ABANDONED = "abandoned"
@@ -257,6 +257,8 @@ class LatePaymentReason(StrEnum):
     PAID_AFTER_GRACE_END = "paid_after_grace_end"
     DEFAULT_STILL_JUSTIFIED = "default_still_justified"
     MEMBERSHIP_ENDED = "membership_ended"
+    JOINING_PAYMENT_REVERSED = "joining_payment_reversed"
+    """The joining payment was fully refunded or lost in a dispute: never validly joined, nothing to reinstate."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,6 +273,7 @@ def late_payment_decision(
     paid_at: datetime,
     grace_ends_at: datetime | None,
     default_still_justified: bool = False,
+    joining_payment_reversed: bool = False,
 ) -> LatePaymentDecision:
     """A dues payment learnt of now; what does it do to the membership?
 
@@ -279,13 +282,16 @@ def late_payment_decision(
     same tenure). Paid after ``grace_ends_at`` -> stays DEFAULTED and the payment is refunded.
     ``default_still_justified`` (from ``billing.default_was_justified``) covers a membership with several
     unpaid invoices: paying one in time does not undo a default another one earned; the payment is then
-    refunded too.
+    refunded too. ``joining_payment_reversed`` (joining payment fully refunded or dispute lost, whenever that
+    happened): the membership was never validly joined (§5), so late truth cannot bring it back; refund.
     """
     paid_at = ensure_utc(paid_at, "paid_at")
     if state in LIVE_STATES:
         return LatePaymentDecision(action=LatePaymentAction.APPLY, reason=LatePaymentReason.MEMBERSHIP_LIVE)
     if state is not S.DEFAULTED or grace_ends_at is None:
         return LatePaymentDecision(action=LatePaymentAction.REFUND, reason=LatePaymentReason.MEMBERSHIP_ENDED)
+    if joining_payment_reversed:
+        return LatePaymentDecision(action=LatePaymentAction.REFUND, reason=LatePaymentReason.JOINING_PAYMENT_REVERSED)
     if paid_at > ensure_utc(grace_ends_at, "grace_ends_at"):
         return LatePaymentDecision(action=LatePaymentAction.REFUND, reason=LatePaymentReason.PAID_AFTER_GRACE_END)
     if default_still_justified:
@@ -368,10 +374,25 @@ def _full_reversal(state: MembershipState, kind: PaymentKind, why: str) -> Rever
 
 # -- winners' end (§7) ---------------------------------------------------------------------------------------------
 
+ACH_RETURN_WINDOW = timedelta(days=60)
+"""§8: an ACH return can arrive up to 60 days after completion (``payouts.PayoutPolicy`` defaults to this)."""
 
-def winner_end_at(*, selected_at: datetime, completed_at: datetime, retention_months: int) -> datetime:
-    """``ENDED = max(selection + retention_months, completion)``; then the subscription is cancelled."""
+
+def winner_end_at(
+    *,
+    selected_at: datetime,
+    completed_at: datetime,
+    retention_months: int,
+    return_window: timedelta = ACH_RETURN_WINDOW,
+) -> datetime:
+    """``ENDED = max(selection + retention_months, completion + return_window)`` (D37).
+
+    §7 says ``max(selection + retention, completion)``, but an ACH return puts the membership back to WON (§8),
+    which an ENDED membership cannot do; so ENDED also waits until the return window after completion closed.
+    """
+    if return_window < timedelta(0):
+        raise InvalidInput("return_window must not be negative")
     return max(
         add_months_utc(ensure_utc(selected_at, "selected_at"), retention_months),
-        ensure_utc(completed_at, "completed_at"),
+        ensure_utc(completed_at, "completed_at") + return_window,
     )

@@ -22,8 +22,9 @@ from domain.calendar import ensure_utc
 from domain.eligibility import is_disqualifying
 from domain.errors import DomainError, InvalidTransition, PayoutRefused
 from domain.kyc import KycRecord, KycStatus, is_expired
+from domain.membership import ACH_RETURN_WINDOW
 from domain.money import Money
-from domain.rules import ProgramRules
+from domain.rules import ProgramRules, RulesHistory
 
 # -- amounts ----------------------------------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ class PayoutPolicy:
     """Changed bank or tax details after the first approval: no PROCESSING before this has passed."""
     info_reminder_days: tuple[int, ...] = (7, 30, 90, 150)
     """``payout.info_required`` reminders, in days after selection, while details are missing."""
-    ach_return_window: timedelta = timedelta(days=60)
+    ach_return_window: timedelta = ACH_RETURN_WINDOW
     """An ACH return is accepted up to this long after completion."""
 
 
@@ -588,11 +589,30 @@ class Form1099Misc:
     payout_ids: tuple[str, ...]
 
 
-def form_1099_records(payouts: Iterable[Payout], rules: ProgramRules) -> tuple[Form1099Misc, ...]:
+RulesLookup = ProgramRules | RulesHistory | Mapping[int, ProgramRules]
+"""Where a payout's own rules version is found: a history, a ``version -> rules`` mapping, or a single version."""
+
+
+def rules_for(payout: Payout, rules: RulesLookup) -> ProgramRules:
+    """The rules version ``payout`` was created under (a payout's numbers never follow newer rules)."""
+    if isinstance(rules, RulesHistory):
+        return rules.version(payout.rules_version)
+    if isinstance(rules, ProgramRules):
+        found: ProgramRules | None = rules if rules.version == payout.rules_version else None
+    else:
+        found = rules.get(payout.rules_version)
+    if found is None or found.version != payout.rules_version:
+        raise DomainError(f"payout {payout.payout_id} uses rules v{payout.rules_version}, which was not given")
+    return found
+
+
+def form_1099_records(payouts: Iterable[Payout], rules: RulesLookup) -> tuple[Form1099Misc, ...]:
     """1099-MISC records from completed (and not returned) payouts, per winner per tax year.
 
-    The tax year is the UTC year of completion. A record is produced at or above ``form_1099_threshold``, and
-    also below it whenever tax was withheld (withholding must always be reported to the IRS).
+    The tax year is the UTC year of completion. Each payout's threshold is ``form_1099_threshold`` of its *own*
+    rules version (``rules`` looks it up). A record is produced when the year's income reaches the lowest of
+    those thresholds (report when in doubt), and also below it whenever tax was withheld (withholding must
+    always be reported to the IRS).
     """
     grouped: dict[tuple[str, int], list[Payout]] = defaultdict(list)
     for payout in payouts:
@@ -603,7 +623,8 @@ def form_1099_records(payouts: Iterable[Payout], rules: ProgramRules) -> tuple[F
         currency = group[0].gross.currency
         income = sum((p.gross for p in group), Money.zero(currency))
         withheld = sum((p.amounts.withholding for p in group if p.amounts is not None), Money.zero(currency))
-        if income >= rules.form_1099_threshold or withheld.is_positive:
+        threshold = min(rules_for(p, rules).form_1099_threshold for p in group)
+        if income >= threshold or withheld.is_positive:
             records.append(
                 Form1099Misc(
                     person_id=person_id,

@@ -88,6 +88,38 @@ def tenure_month(tenure_start: datetime) -> str:
     return ensure_utc(tenure_start, "tenure_start").strftime("%Y-%m")
 
 
+class AtRiskReason(StrEnum):
+    PAST_DUE = "past_due"
+    """An invoice is unpaid past its grace start: the place is lost if grace ends unpaid (default)."""
+    CANCELLATION_SCHEDULED = "cancellation_scheduled"
+    """The member scheduled a cancellation: the place is lost when it takes effect, unless undone."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AtRisk:
+    """The member view's at-risk flag (§4) with its reasons, so the UI can say what to do about it."""
+
+    at_risk: bool
+    reasons: tuple[AtRiskReason, ...]
+
+
+def at_risk(*, state: MembershipState, cancellation_scheduled: bool) -> AtRisk:
+    """At risk = the queue place will be lost without action: PAST_DUE (default at grace end) or a scheduled
+    cancellation. Only queue memberships have a place to lose; anything else (WON, ended, PENDING) is not at risk.
+
+    Deliberately narrower than ineligibility: missing KYC or an open dispute block winning, not the place, and are
+    shown by the near-payout notice (§6) instead.
+    """
+    if state not in QUEUE_STATES:
+        return AtRisk(at_risk=False, reasons=())
+    reasons: list[AtRiskReason] = []
+    if state is MembershipState.PAST_DUE:
+        reasons.append(AtRiskReason.PAST_DUE)
+    if cancellation_scheduled:
+        reasons.append(AtRiskReason.CANCELLATION_SCHEDULED)
+    return AtRisk(at_risk=bool(reasons), reasons=tuple(reasons))
+
+
 # -- incremental changes ------------------------------------------------------------------------------------------
 
 

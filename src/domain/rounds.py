@@ -86,6 +86,11 @@ class Snapshot:
         for expected, entry in enumerate(self.entries, start=1):
             if entry.position != expected:
                 raise InvalidSnapshot(f"positions must be 1..N in order; found {entry.position} at {expected}")
+        numbers = [entry.member_number for entry in self.entries]
+        if len(set(numbers)) != len(numbers):
+            duplicates = sorted({number for number in numbers if numbers.count(number) > 1})
+            # A member number identifies one membership (and its salt): two entries would mean one member twice.
+            raise InvalidSnapshot(f"member numbers must be unique; repeated: {duplicates}")
         for ahead, behind in pairwise(self.entries):
             if (ahead.tenure_start, ahead.member_number) >= (behind.tenure_start, behind.member_number):
                 raise InvalidSnapshot(

@@ -1,4 +1,5 @@
-"""Bank details checks for ACH payouts: ABA routing checksum, account number shape, holder-name match.
+"""Payout destination checks (§8): ACH details (ABA routing checksum, account number shape, checking or savings,
+holder-name match) or a cheque to a verified US address.
 
 Why: a reward is $100,000 sent once. A typo in the routing number or a payout to someone else's account is
 expensive to unwind, so details are checked before they are accepted — and the holder must be the verified
@@ -10,6 +11,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+
+from domain.checkout import AddressProblem, PostalAddress, address_problems
 
 ROUTING_WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7, 1)
 """ABA checksum weights: 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) ≡ 0 (mod 10)."""
@@ -37,6 +40,8 @@ class BankDetailsProblem(StrEnum):
     ROUTING_PREFIX_INVALID = "routing_prefix_invalid"
     ROUTING_CHECKSUM_FAILED = "routing_checksum_failed"
     ACCOUNT_NUMBER_INVALID = "account_number_invalid"
+    ACCOUNT_TYPE_INVALID = "account_type_invalid"
+    """Not given, or neither checking nor savings (NACHA credits only those two kinds of account)."""
     HOLDER_NAME_MISMATCH = "holder_name_mismatch"
 
 
@@ -89,13 +94,55 @@ def holder_name_matches(holder_name: str, kyc_legal_name: str) -> bool:
     return bool(holder) and holder == normalise_name(kyc_legal_name)
 
 
+def account_type_valid(account_type: AccountType | str | None) -> bool:
+    """Checking or savings (the raw form value is accepted, so the adapter need not parse it first)."""
+    return account_type is not None and account_type in {t.value for t in AccountType}
+
+
 def check_bank_details(
-    *, routing_number: str, account_number: str, holder_name: str, kyc_legal_name: str
+    *,
+    routing_number: str,
+    account_number: str,
+    holder_name: str,
+    kyc_legal_name: str,
+    account_type: AccountType | str | None = None,
 ) -> BankDetailsCheck:
-    """Check ACH details for a winner; returns every problem, not just the first."""
+    """Check ACH details for a winner; returns every problem, not just the first.
+
+    ``account_type`` defaults to "not given", which is refused: an ACH credit needs the account's kind (fail
+    closed rather than guess checking).
+    """
     problems = list(routing_number_problems(routing_number))
     if not account_number_valid(account_number):
         problems.append(BankDetailsProblem.ACCOUNT_NUMBER_INVALID)
+    if not account_type_valid(account_type):
+        problems.append(BankDetailsProblem.ACCOUNT_TYPE_INVALID)
     if not holder_name_matches(holder_name, kyc_legal_name):
         problems.append(BankDetailsProblem.HOLDER_NAME_MISMATCH)
     return BankDetailsCheck(ok=not problems, problems=tuple(problems))
+
+
+# -- cheques ------------------------------------------------------------------------------------------------------
+
+
+class ChequeAddressProblem(StrEnum):
+    """Why a cheque cannot be sent to an address (several may apply at once)."""
+
+    ADDRESS_INCOMPLETE = "address_incomplete"
+    ADDRESS_NOT_US = "address_not_us"
+    ADDRESS_NOT_VERIFIED = "address_not_verified"
+    """§8: a cheque goes only to a *verified* US address (verification is the adapter's job, e.g. USPS)."""
+
+
+_CHEQUE_PROBLEM = {
+    AddressProblem.INCOMPLETE: ChequeAddressProblem.ADDRESS_INCOMPLETE,
+    AddressProblem.NOT_US: ChequeAddressProblem.ADDRESS_NOT_US,
+}
+
+
+def cheque_address_problems(address: PostalAddress | None, *, verified: bool) -> tuple[ChequeAddressProblem, ...]:
+    """Every reason a cheque payout may not go to ``address`` (empty = it may): complete, US, verified."""
+    problems = [_CHEQUE_PROBLEM[problem] for problem in address_problems(address)]
+    if not verified:
+        problems.append(ChequeAddressProblem.ADDRESS_NOT_VERIFIED)
+    return tuple(problems)

@@ -56,7 +56,9 @@ class ProgramRules:
     grace_days: int = 30
     invoice_unpaid_after_hours: int = 24
     reward: Money = field(default_factory=lambda: Money(cents=10_000_000))
-    payout_threshold: Money = field(default_factory=lambda: Money(cents=10_000_000))
+    payout_threshold: Money = None  # type: ignore[assignment]  # None -> reward in __post_init__, never None after
+    """§2 "= reward": omitted (None) means the reward, so raising the reward alone keeps the rules valid. Note that
+    ``dataclasses.replace`` passes the current threshold on; give both when changing the reward that way."""
     launch_date: date | None = None
     """Required in production; without it no payout is ever possible (see ``payouts_start``)."""
     min_months_before_payouts: int = 12
@@ -82,6 +84,8 @@ class ProgramRules:
     """§6: "the fund nears the threshold" = fund ≥ this share of ``payout_threshold`` (needs product sign-off)."""
 
     def __post_init__(self) -> None:
+        if self.payout_threshold is None:
+            object.__setattr__(self, "payout_threshold", self.reward)
         problems = self.problems()
         if problems:
             raise RulesInvalid(problems)

@@ -168,6 +168,42 @@ def test_delivery_key_is_per_event_recipient_and_channel() -> None:
     assert key.text != DeliveryKey(event_id="ev2", recipient_id="p1", channel=Channel.SMS).text
 
 
+@pytest.mark.parametrize(
+    ("event_name", "settings"),
+    [
+        ("membership.activated", NotificationSettings(sms=True, phone_verified=True)),  # email, sms, in-app
+        ("membership.activated", NotificationSettings()),  # email, in-app
+        ("payment.failed", NotificationSettings(email=False, in_app=False)),  # mandatory: email, in-app
+    ],
+)
+def test_same_provider_event_eleven_times_is_one_delivery_per_channel(
+    event_name: str, settings: NotificationSettings
+) -> None:
+    """§12: one provider event delivered 10 times concurrently plus the checkout redirect -> one notification per
+    channel. Each delivery (own webhook id, own receipt time) rebuilds the domain event; its id is the business
+    identity of the change (the provider invoice), so every delivery yields the same keys."""
+    keys: list[DeliveryKey] = []
+    for delivery in range(11):  # webhook evt_0..evt_9, then the redirect: none of their ids enter the key
+        event = MembershipActivated(
+            event_id=f"{event_name}.in_1MqV",
+            occurred_at=T0 + timedelta(seconds=delivery),
+            person_id="p1",
+            membership_id="m1",
+            member_number=41,
+            tenure_start=T0,
+        )
+        decision = channels_for(event_name, settings)
+        keys.extend(
+            DeliveryKey(event_id=event.event_id, recipient_id=event.person_id, channel=channel)
+            for channel in decision.channels
+        )
+    channels = channels_for(event_name, settings).channels
+    assert len(keys) == 11 * len(channels)
+    assert len(set(keys)) == len(channels)
+    assert len({key.text for key in keys}) == len(channels)
+    assert {key.channel for key in keys} == set(channels)
+
+
 def test_delivery_key_refuses_ambiguous_parts() -> None:
     with pytest.raises(ValueError, match="may not contain"):
         DeliveryKey(event_id="ev:1", recipient_id="p1", channel=Channel.SMS)

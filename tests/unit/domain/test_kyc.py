@@ -204,6 +204,46 @@ class TestProviderResults:
         assert stale.note is KycNote.STALE_EVENT
         assert stale.record is record
 
+    @pytest.mark.parametrize("outcome", [ProviderOutcome.FAILED, ProviderOutcome.NEEDS_REVIEW])
+    def test_same_second_event_never_downgrades_verified(self, outcome: ProviderOutcome) -> None:
+        """§10: a FAILED/NEEDS_REVIEW stamped in the same second as VERIFIED cannot be shown to be newer."""
+        record = verified(T0)
+        tie = apply(record, result(outcome, T0))
+        assert not tie.applied
+        assert tie.note is KycNote.STALE_EVENT
+        assert tie.record is record
+
+    def test_same_second_failed_does_not_downgrade_review(self) -> None:
+        review = apply(pending(), result(ProviderOutcome.NEEDS_REVIEW, T0)).record
+        tie = apply(review, result(ProviderOutcome.FAILED, T0))
+        assert (tie.applied, tie.record.status) == (False, K.NEEDS_REVIEW)
+
+    def test_same_second_upgrade_or_equal_is_applied(self) -> None:
+        failed = apply(pending(), result(ProviderOutcome.FAILED, T0)).record
+        review = apply(pending(), result(ProviderOutcome.NEEDS_REVIEW, T0)).record
+        assert apply(review, result(ProviderOutcome.VERIFIED, T0)).record.status is K.VERIFIED
+        assert apply(review, result(ProviderOutcome.NEEDS_REVIEW, T0)).applied
+        # a result in the same second as the attempt's start is not a downgrade of PENDING
+        assert apply(pending(T0), result(ProviderOutcome.FAILED, T0)).record.status is K.FAILED
+        assert apply(pending(T0), result(ProviderOutcome.EXPIRED, T0)).record.status is K.NOT_STARTED
+        # FAILED has no provider exit at all (a new attempt is needed)
+        assert apply(failed, result(ProviderOutcome.VERIFIED, T0)).note is KycNote.NOT_APPLICABLE
+
+    @pytest.mark.parametrize(
+        ("conflict", "profile", "extra"),
+        [
+            (True, DOB, (ReviewReason.DUPLICATE_IDENTITY,)),
+            (False, date(1990, 4, 3), (ReviewReason.DOB_MISMATCH,)),
+            (True, date(1990, 4, 3), (ReviewReason.DUPLICATE_IDENTITY, ReviewReason.DOB_MISMATCH)),
+        ],
+    )
+    def test_provider_review_also_carries_identity_reasons(
+        self, conflict: bool, profile: date, extra: tuple[ReviewReason, ...]
+    ) -> None:
+        update = apply(pending(), result(ProviderOutcome.NEEDS_REVIEW, T0), conflict=conflict, profile=profile)
+        assert update.record.status is K.NEEDS_REVIEW
+        assert update.record.review_reasons == (ReviewReason.PROVIDER_REVIEW, *extra)
+
     def test_other_attempt_ignored(self) -> None:
         record = verified()
         update = apply(record, result(ProviderOutcome.FAILED, T0 + timedelta(days=1), attempt="old"))

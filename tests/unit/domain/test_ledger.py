@@ -387,51 +387,140 @@ def test_net_effect_of_an_entry_on_an_account() -> None:
 amount = st.integers(1, 20_000_000)
 
 
+Expected = set[tuple[Account, Side, int]]
+
+
+def _expected(*lines: tuple[Account, Side, int]) -> Expected:
+    """Expected postings, zero amounts dropped (a builder never posts a zero line)."""
+    return {line for line in lines if line[2] != 0}
+
+
+def _fund_share(cents: int, bps: int) -> int:
+    """Independent of Money.share: bps of a positive amount, half-up = floor((cents x bps + 5_000) / 10_000)."""
+    return (cents * bps + 5_000) // 10_000
+
+
+def _fund_part_of_reversal(part: int, fund: int, total: int) -> int:
+    """Independent of pro_rata: part x fund / total rounded half-up (ties go to the fund), first reversal only."""
+    return (2 * part * fund + total) // (2 * total)
+
+
 @st.composite
-def movements(draw: st.DrawFn) -> list[JournalEntry]:
-    """A random mix of every movement kind, with references that sometimes repeat."""
-    rules = ProgramRules(fund_share_bps=draw(st.integers(0, 10_000)))
-    entries: list[JournalEntry] = []
+def movements(draw: st.DrawFn) -> list[tuple[JournalEntry, Expected]]:
+    """A random mix of every movement kind, with references that sometimes repeat, each with the postings §9
+    prescribes for it, written out independently of the builders."""
+    bps = draw(st.integers(0, 10_000))
+    rules = ProgramRules(fund_share_bps=bps)
+    out: list[tuple[JournalEntry, Expected]] = []
+    D, C = Side.DEBIT, Side.CREDIT
     for _ in range(draw(st.integers(1, 25))):
         ref = str(draw(st.integers(0, 6)))
         kind = draw(st.sampled_from(["pay", "fee", "refund", "dispute", "commit", "release", "remit", "processing"]))
         cents = draw(amount)
         split = split_payment(usd(cents), rules)
+        fund = _fund_share(cents, bps)
         match kind:
             case "pay":
-                entries.append(payment_received(invoice_id=ref, split=split, at=T0))
+                out.append(
+                    (
+                        payment_received(invoice_id=ref, split=split, at=T0),
+                        _expected(
+                            (Account.CASH, D, cents),
+                            (Account.FUND, C, fund),
+                            (Account.COMPANY_REVENUE, C, cents - fund),
+                        ),
+                    )
+                )
             case "fee":
-                entries.append(provider_fee(balance_transaction_id=ref, fee=usd(cents), at=T0))
+                out.append(
+                    (
+                        provider_fee(balance_transaction_id=ref, fee=usd(cents), at=T0),
+                        _expected((Account.PROCESSING_FEES, D, cents), (Account.CASH, C, cents)),
+                    )
+                )
             case "refund":
                 part = draw(st.integers(1, cents))
-                entries.append(
-                    refund_issued(refund_id=ref, amount=usd(part), original=split, already_reversed=usd(0), at=T0)
+                back = _fund_part_of_reversal(part, fund, cents)
+                out.append(
+                    (
+                        refund_issued(refund_id=ref, amount=usd(part), original=split, already_reversed=usd(0), at=T0),
+                        _expected(
+                            (Account.FUND, D, back), (Account.COMPANY_REVENUE, D, part - back), (Account.CASH, C, part)
+                        ),
+                    )
                 )
             case "dispute":
-                entries.append(dispute_opened(dispute_id=ref, amount=usd(cents), at=T0))
-                if draw(st.booleans()):
-                    entries.append(dispute_won(dispute_id=ref, amount=usd(cents), at=T0))
-                else:
-                    entries.append(
-                        dispute_lost(dispute_id=ref, amount=usd(cents), original=split, already_reversed=usd(0), at=T0)
-                    )
-            case "commit":
-                entries.append(reward_committed(payout_id=ref, gross=usd(cents), at=T0))
-            case "release":
-                entries.append(reward_released(payout_id=ref, gross=usd(cents), at=T0))
-            case "remit":
-                entries.append(withholding_remitted(remittance_id=ref, amount=usd(cents), at=T0))
-            case _:
-                entries.extend(
-                    first_processing(
-                        payout_id=ref,
-                        withholding=usd(draw(st.integers(0, cents))),
-                        retention_deduction=usd(draw(st.integers(0, cents))),
-                        rules=rules,
-                        at=T0,
+                out.append(
+                    (
+                        dispute_opened(dispute_id=ref, amount=usd(cents), at=T0),
+                        _expected((Account.DISPUTES_PENDING, D, cents), (Account.CASH, C, cents)),
                     )
                 )
-    return entries
+                if draw(st.booleans()):
+                    out.append(
+                        (
+                            dispute_won(dispute_id=ref, amount=usd(cents), at=T0),
+                            _expected((Account.CASH, D, cents), (Account.DISPUTES_PENDING, C, cents)),
+                        )
+                    )
+                else:
+                    lost = dispute_lost(
+                        dispute_id=ref, amount=usd(cents), original=split, already_reversed=usd(0), at=T0
+                    )
+                    out.append(
+                        (
+                            lost,
+                            _expected(
+                                (Account.FUND, D, fund),
+                                (Account.COMPANY_REVENUE, D, cents - fund),
+                                (Account.DISPUTES_PENDING, C, cents),
+                            ),
+                        )
+                    )
+            case "commit":
+                out.append(
+                    (
+                        reward_committed(payout_id=ref, gross=usd(cents), at=T0),
+                        _expected((Account.FUND, D, cents), (Account.PAYOUTS_PAYABLE, C, cents)),
+                    )
+                )
+            case "release":
+                out.append(
+                    (
+                        reward_released(payout_id=ref, gross=usd(cents), at=T0),
+                        _expected((Account.PAYOUTS_PAYABLE, D, cents), (Account.FUND, C, cents)),
+                    )
+                )
+            case "remit":
+                out.append(
+                    (
+                        withholding_remitted(remittance_id=ref, amount=usd(cents), at=T0),
+                        _expected((Account.WITHHOLDING_PAYABLE, D, cents), (Account.CASH, C, cents)),
+                    )
+                )
+            case _:
+                withheld = draw(st.integers(0, cents))
+                retained = draw(st.integers(0, cents))
+                built = first_processing(
+                    payout_id=ref, withholding=usd(withheld), retention_deduction=usd(retained), rules=rules, at=T0
+                )
+                expected: list[Expected] = []
+                if withheld:
+                    expected.append(
+                        _expected((Account.PAYOUTS_PAYABLE, D, withheld), (Account.WITHHOLDING_PAYABLE, C, withheld))
+                    )
+                if retained:
+                    to_fund = _fund_share(retained, bps)
+                    expected.append(
+                        _expected(
+                            (Account.PAYOUTS_PAYABLE, D, retained),
+                            (Account.FUND, C, to_fund),
+                            (Account.COMPANY_REVENUE, C, retained - to_fund),
+                        )
+                    )
+                assert len(built) == len(expected)
+                out.extend(zip(built, expected, strict=True))
+    return out
 
 
 def _post_leniently(ledger: Ledger, entry: JournalEntry) -> Ledger:
@@ -442,19 +531,21 @@ def _post_leniently(ledger: Ledger, entry: JournalEntry) -> Ledger:
 
 
 @given(movements())
-def test_every_entry_balances_and_the_ledger_stays_balanced(entries: list[JournalEntry]) -> None:
+def test_every_builder_posts_exactly_the_prescribed_lines(moves: list[tuple[JournalEntry, Expected]]) -> None:
+    """Each §9 movement debits and credits exactly the accounts and amounts written out in ``movements``, and
+    the ledger stays balanced as they are posted."""
     ledger = Ledger()
-    for entry in entries:
-        for currency in {p.amount.currency for p in entry.postings}:
-            assert sum(p.signed_cents for p in entry.postings if p.amount.currency == currency) == 0
+    for entry, expected in moves:
+        assert postings(entry) == expected
+        assert len(entry.postings) == len(expected)  # no account posted twice on the same side
         ledger = _post_leniently(ledger, entry)
         assert ledger.trial_balance().is_zero
 
 
 @given(movements())
-def test_replaying_a_posted_reference_changes_nothing(entries: list[JournalEntry]) -> None:
+def test_replaying_a_posted_reference_changes_nothing(moves: list[tuple[JournalEntry, Expected]]) -> None:
     ledger = Ledger()
-    for entry in entries:
+    for entry, _ in moves:
         ledger = _post_leniently(ledger, entry)
     for posted in ledger.entries:
         assert ledger.post(posted) is ledger
@@ -462,10 +553,10 @@ def test_replaying_a_posted_reference_changes_nothing(entries: list[JournalEntry
 
 
 @given(movements())
-def test_no_commit_makes_the_fund_negative(entries: list[JournalEntry]) -> None:
+def test_no_commit_makes_the_fund_negative(moves: list[tuple[JournalEntry, Expected]]) -> None:
     """A commit is accepted iff the fund covers it; other movements may still drive the fund below zero."""
     ledger = Ledger()
-    for entry in entries:
+    for entry, _ in moves:
         if entry.kind is not EntryKind.COMMIT or ledger.contains(entry.reference):
             ledger = _post_leniently(ledger, entry)
             continue

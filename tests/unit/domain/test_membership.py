@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import InvalidAmount, InvalidTransition
+from domain.errors import InvalidAmount, InvalidInput, InvalidTransition
 from domain.membership import (
+    ACH_RETURN_WINDOW,
     ENDED_STATES,
     LIVE_STATES,
     QUEUE_STATES,
@@ -41,6 +42,8 @@ from domain.membership import (
     winner_end_at,
 )
 from domain.money import Money
+from domain.payouts import DEFAULT_POLICY
+from domain.queue import QueueEntry, QueueKey, positions
 
 S = MembershipState
 E = MembershipEvent
@@ -276,6 +279,48 @@ class TestLateTruth:
         decision = late_payment_decision(state=S.DEFAULTED, paid_at=self.grace_end, grace_ends_at=None)
         assert decision.action is LatePaymentAction.REFUND
 
+    def test_acceptance_reinstated_member_keeps_the_same_position(self) -> None:
+        """§12: reinstated by late truth -> same tenure, same position (the queue is recomputed around it)."""
+        start = utc(2024, 1, 1)
+        members = {f"m{n}": QueueKey(tenure_start=start + timedelta(days=n), member_number=n) for n in range(1, 6)}
+
+        def queue(states: dict[str, S]) -> dict[str, int]:
+            return positions(QueueEntry(membership_id=m, key=k, state=states[m]) for m, k in members.items())
+
+        states = dict.fromkeys(members, S.ACTIVE)
+        states["m2"] = S.PAST_DUE
+        before_default = queue(states)
+        assert before_default["m2"] == 2
+        states["m2"] = transition(S.PAST_DUE, E.DEFAULT)
+        assert "m2" not in queue(states)
+        assert queue(states)["m3"] == 2  # those behind moved up meanwhile
+        decision = late_payment_decision(
+            state=states["m2"], paid_at=self.grace_end - timedelta(hours=1), grace_ends_at=self.grace_end
+        )
+        assert decision.action is LatePaymentAction.REINSTATE
+        states["m2"] = transition(states["m2"], E.REINSTATE)
+        assert queue(states) == before_default
+
+    @pytest.mark.parametrize("paid_offset", [timedelta(hours=-1), timedelta(0)])
+    def test_reversed_joining_payment_is_never_reinstated(self, paid_offset: timedelta) -> None:
+        """A defaulted membership whose joining payment was refunded or lost in a dispute was never validly
+        joined (§5): an in-time late payment is refunded instead of reinstating it."""
+        decision = late_payment_decision(
+            state=S.DEFAULTED,
+            paid_at=self.grace_end + paid_offset,
+            grace_ends_at=self.grace_end,
+            joining_payment_reversed=True,
+        )
+        assert decision.action is LatePaymentAction.REFUND
+        assert decision.reason is LatePaymentReason.JOINING_PAYMENT_REVERSED
+
+    def test_reversed_joining_on_a_live_winner_still_applies(self) -> None:
+        """D19: a winner's reversed joining payment is handled by staff on the payout, not here."""
+        decision = late_payment_decision(
+            state=S.WON, paid_at=self.grace_end, grace_ends_at=None, joining_payment_reversed=True
+        )
+        assert decision.action is LatePaymentAction.APPLY
+
     @given(offset=st.integers(min_value=-(10**7), max_value=10**7))
     def test_reinstate_iff_paid_by_grace_end(self, offset: int) -> None:
         paid_at = self.grace_end + timedelta(seconds=offset)
@@ -344,10 +389,41 @@ class TestRefundsAndDisputes:
         assert lost_joining.event is E.REVERSE_JOINING
 
 
-def test_winner_end_is_later_of_retention_and_completion() -> None:
+class TestWinnerEnd:
     selected = utc(2026, 1, 31)
-    assert winner_end_at(selected_at=selected, completed_at=utc(2026, 3, 1), retention_months=12) == utc(2027, 1, 31)
-    assert winner_end_at(selected_at=selected, completed_at=utc(2027, 6, 1), retention_months=12) == utc(2027, 6, 1)
+
+    def test_retention_later_than_the_return_window(self) -> None:
+        end = winner_end_at(selected_at=self.selected, completed_at=utc(2026, 3, 1), retention_months=12)
+        assert end == utc(2027, 1, 31)
+
+    def test_waits_for_the_ach_return_window_after_completion(self) -> None:
+        """D37: completion 2027-06-01 + 60 days = 2027-07-31, later than selection + 12 months."""
+        end = winner_end_at(selected_at=self.selected, completed_at=utc(2027, 6, 1), retention_months=12)
+        assert end == utc(2027, 7, 31)
+
+    def test_return_window_matches_the_payout_policy_and_can_be_passed(self) -> None:
+        assert ACH_RETURN_WINDOW == timedelta(days=60) == DEFAULT_POLICY.ach_return_window
+        end = winner_end_at(
+            selected_at=self.selected, completed_at=utc(2027, 6, 1), retention_months=12, return_window=timedelta(0)
+        )
+        assert end == utc(2027, 6, 1)
+        with pytest.raises(InvalidInput):
+            winner_end_at(
+                selected_at=self.selected,
+                completed_at=utc(2027, 6, 1),
+                retention_months=12,
+                return_window=timedelta(days=-1),
+            )
+
+    @given(
+        completed_after=st.integers(min_value=0, max_value=10**8),
+        retention=st.integers(min_value=0, max_value=24),
+    )
+    def test_never_before_the_return_window_closes(self, completed_after: int, retention: int) -> None:
+        completed = self.selected + timedelta(seconds=completed_after)
+        end = winner_end_at(selected_at=self.selected, completed_at=completed, retention_months=retention)
+        assert end >= completed + timedelta(days=60)
+        assert end >= self.selected + timedelta(days=28 * retention)
 
 
 class TestTenureStart:

@@ -43,13 +43,14 @@ from domain.payouts import (
     new_payout,
     payout_amounts,
     processing_check,
+    rules_for,
     schedule,
     staff_may_join,
     start_processing,
     transition,
     unclaimed_deadline,
 )
-from domain.rules import ProgramRules
+from domain.rules import ProgramRules, RulesHistory
 
 RULES = ProgramRules()
 S = PayoutStatus
@@ -137,8 +138,10 @@ def test_net_is_gross_minus_retention_minus_withholding_and_positive(
     amounts = payout_amounts(rules=rules, w9_certified=w9, retention_prepaid=prepaid)
     assert amounts.net == amounts.gross - amounts.retention_deduction - amounts.withholding
     assert amounts.net.is_positive
-    assert amounts.withholding == (usd(0) if w9 else rules.reward.share(rules.backup_withholding_bps))
-    assert amounts.retention_deduction == (usd(0) if prepaid else rules.monthly_dues * rules.retention_months)
+    # Independent of Money.share: bps of a positive gross, half-up = floor((gross x bps + 5_000) / 10_000).
+    expected_withholding = (rules.reward.cents * rules.backup_withholding_bps + 5_000) // 10_000
+    assert amounts.withholding == usd(0 if w9 else expected_withholding)
+    assert amounts.retention_deduction == usd(0 if prepaid else rules.monthly_dues.cents * rules.retention_months)
 
 
 def test_amounts_refuse_a_non_positive_net_or_negative_parts() -> None:
@@ -181,16 +184,44 @@ def test_no_cancel_while_money_is_in_flight_or_gone(source: PayoutStatus) -> Non
         transition(source, A.CANCEL)
 
 
+SPEC_EDGES = {
+    # §8, literally
+    (S.PENDING_APPROVAL, A.APPROVALS_COMPLETED, S.APPROVED),
+    (S.APPROVED, A.SCHEDULE, S.SCHEDULED),
+    (S.SCHEDULED, A.START_PROCESSING, S.PROCESSING),
+    (S.PROCESSING, A.COMPLETE, S.COMPLETED),
+    (S.PROCESSING, A.FAIL, S.FAILED),
+    (S.FAILED, A.RETRY, S.PROCESSING),
+    (S.FAILED, A.CANCEL, S.CANCELLED),
+    (S.PENDING_APPROVAL, A.CANCEL, S.CANCELLED),
+    (S.APPROVED, A.CANCEL, S.CANCELLED),
+    (S.SCHEDULED, A.CANCEL, S.CANCELLED),
+    (S.COMPLETED, A.RETURN, S.RETURNED),
+    (S.RETURNED, A.RETRY, S.PROCESSING),
+    (S.RETURNED, A.CANCEL, S.CANCELLED),
+    # D32: details changed after the first approval
+    (S.PENDING_APPROVAL, A.DETAILS_CHANGED, S.PENDING_APPROVAL),
+    (S.APPROVED, A.DETAILS_CHANGED, S.PENDING_APPROVAL),
+    (S.SCHEDULED, A.DETAILS_CHANGED, S.PENDING_APPROVAL),
+    (S.FAILED, A.DETAILS_CHANGED, S.FAILED),
+    (S.RETURNED, A.DETAILS_CHANGED, S.RETURNED),
+}
+
+
+def test_transition_table_is_exactly_the_spec() -> None:
+    assert {(source, action, target) for (source, action), target in TRANSITIONS.items()} == SPEC_EDGES
+
+
 @given(st.sampled_from(PayoutStatus), st.sampled_from(PayoutAction))
 def test_cancelled_has_no_exit_and_completed_only_returns(status: PayoutStatus, action: PayoutAction) -> None:
+    expected = {(source, act): target for source, act, target in SPEC_EDGES}.get((status, action))
     if status is S.CANCELLED or (status is S.COMPLETED and action is not A.RETURN):
+        assert expected is None
+    if expected is None:
         with pytest.raises(InvalidTransition):
             transition(status, action)
     else:
-        try:
-            transition(status, action)
-        except InvalidTransition:
-            assert (status, action) not in TRANSITIONS
+        assert transition(status, action) is expected
 
 
 def test_allowed_actions_summarise_the_table() -> None:
@@ -510,6 +541,37 @@ def test_1099_threshold() -> None:
     # Withholding is always reported, even below the threshold.
     withheld = _completed("po_b", "p_b", T0, w9=False)
     assert [r.person_id for r in form_1099_records([withheld], small)] == ["p_b"]
+
+
+V2_HIGH_THRESHOLD = ProgramRules(
+    version=2, effective_at=datetime(2026, 1, 1, tzinfo=UTC), form_1099_threshold=usd(20_000_000)
+)
+
+
+def test_1099_uses_each_payouts_own_rules_version() -> None:
+    """A payout created under v1 keeps v1's threshold even after v2 raised it (rules never apply backwards)."""
+    history = RulesHistory.of(RULES, V2_HIGH_THRESHOLD)
+    under_v1 = _completed("po_a", "p_a", T0)
+    under_v2 = replace(_completed("po_b", "p_b", T0), rules_version=2)
+    records = form_1099_records([under_v1, under_v2], history)
+    assert [r.person_id for r in records] == ["p_a"]
+    as_mapping = {1: RULES, 2: V2_HIGH_THRESHOLD}
+    assert form_1099_records([under_v1, under_v2], as_mapping) == records
+    # the lowest threshold of a winner's payouts in the year decides (report when in doubt)
+    both = form_1099_records([under_v1, replace(under_v2, winner_person_id="p_a")], history)
+    assert [(r.person_id, r.payout_ids) for r in both] == [("p_a", ("po_a", "po_b"))]
+
+
+def test_rules_for_refuses_a_missing_version() -> None:
+    payout = fresh()
+    assert rules_for(payout, RULES) is RULES
+    assert rules_for(payout, RulesHistory.of(RULES, V2_HIGH_THRESHOLD)) is RULES
+    with pytest.raises(DomainError, match="rules v1"):
+        rules_for(payout, V2_HIGH_THRESHOLD)
+    with pytest.raises(DomainError, match="rules v1"):
+        rules_for(payout, {2: V2_HIGH_THRESHOLD})
+    with pytest.raises(DomainError, match="rules v1"):
+        rules_for(payout, {1: V2_HIGH_THRESHOLD})  # a mapping whose entry is another version
 
 
 # -- withholding correction ----------------------------------------------------------------------------------------

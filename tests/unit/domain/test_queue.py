@@ -14,11 +14,14 @@ from domain.errors import InvalidQueue, NaiveDatetime
 from domain.membership import MembershipState
 from domain.queue import (
     CAUSE_TEXT,
+    AtRisk,
+    AtRiskReason,
     LeaveReason,
     PositionChangeCause,
     PositionShift,
     QueueEntry,
     QueueKey,
+    at_risk,
     history_entries,
     insertion_ahead,
     leave_cause,
@@ -240,3 +243,26 @@ class TestIncremental:
             assert change.new_position(r.position) == after[r.entry.membership_id]
             # only those behind the newcomer move, by exactly one
             assert after[r.entry.membership_id] - r.position in (0, 1)
+
+
+# -- at-risk flag (§4 member view) -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "scheduled", "reasons"),
+    [
+        (S.ACTIVE, False, ()),
+        (S.ACTIVE, True, (AtRiskReason.CANCELLATION_SCHEDULED,)),
+        (S.PAST_DUE, False, (AtRiskReason.PAST_DUE,)),
+        (S.PAST_DUE, True, (AtRiskReason.PAST_DUE, AtRiskReason.CANCELLATION_SCHEDULED)),
+    ],
+)
+def test_at_risk_when_the_place_can_be_lost(state: S, scheduled: bool, reasons: tuple[AtRiskReason, ...]) -> None:
+    flag = at_risk(state=state, cancellation_scheduled=scheduled)
+    assert flag.reasons == reasons
+    assert flag.at_risk is bool(reasons)
+
+
+@pytest.mark.parametrize("state", [s for s in S if s not in (S.ACTIVE, S.PAST_DUE)])
+def test_memberships_outside_the_queue_are_never_at_risk(state: S) -> None:
+    assert at_risk(state=state, cancellation_scheduled=True) == AtRisk(at_risk=False, reasons=())

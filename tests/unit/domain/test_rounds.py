@@ -192,6 +192,15 @@ def test_snapshot_positions_must_be_gap_free_and_in_order() -> None:
         Snapshot(round_key=DAY, entries=(a, c))
 
 
+def test_snapshot_refuses_duplicate_member_numbers() -> None:
+    """Ordered by tenure, yet the same member twice: one member cannot hold two places (or two leaves)."""
+    first = SnapshotEntry(position=1, member_number=7, tenure_start=T0, eligible=True)
+    again = SnapshotEntry(position=2, member_number=7, tenure_start=T0 + timedelta(days=1), eligible=True)
+    other = SnapshotEntry(position=3, member_number=8, tenure_start=T0 + timedelta(days=2), eligible=True)
+    with pytest.raises(InvalidSnapshot, match=r"unique; repeated: \[7\]"):
+        Snapshot(round_key=DAY, entries=(first, again, other))
+
+
 def test_snapshot_must_follow_tenure_then_member_number() -> None:
     a = SnapshotEntry(position=1, member_number=42, tenure_start=T0, eligible=True)
     b = SnapshotEntry(position=2, member_number=41, tenure_start=T0, eligible=True)

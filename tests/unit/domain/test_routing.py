@@ -1,14 +1,19 @@
-"""Bank details: ABA routing checksum (3-7-1), account number shape, holder-name match."""
+"""Payout destinations: ABA routing checksum (3-7-1), account number shape and type, holder name, cheque address."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.checkout import PostalAddress
 from domain.routing import (
     ROUTING_WEIGHTS,
+    AccountType,
     BankDetailsProblem,
+    ChequeAddressProblem,
     account_number_valid,
+    account_type_valid,
     check_bank_details,
+    cheque_address_problems,
     holder_name_matches,
     normalise_name,
     routing_number_problems,
@@ -94,15 +99,58 @@ def test_different_names_do_not_match() -> None:
 
 def test_check_bank_details_lists_every_problem() -> None:
     result = check_bank_details(
-        routing_number="021000022", account_number="12", holder_name="Jane Doe", kyc_legal_name="John Doe"
+        routing_number="021000022",
+        account_number="12",
+        holder_name="Jane Doe",
+        kyc_legal_name="John Doe",
+        account_type="brokerage",
     )
     assert not result.ok
-    assert result.problems == (P.ROUTING_CHECKSUM_FAILED, P.ACCOUNT_NUMBER_INVALID, P.HOLDER_NAME_MISMATCH)
+    assert result.problems == (
+        P.ROUTING_CHECKSUM_FAILED,
+        P.ACCOUNT_NUMBER_INVALID,
+        P.ACCOUNT_TYPE_INVALID,
+        P.HOLDER_NAME_MISMATCH,
+    )
 
 
-def test_check_bank_details_accepts_good_details() -> None:
+@pytest.mark.parametrize("account_type", [AccountType.CHECKING, AccountType.SAVINGS, "checking", "savings"])
+def test_check_bank_details_accepts_good_details(account_type: str) -> None:
     result = check_bank_details(
-        routing_number="021000021", account_number="000123456789", holder_name="DOE JOHN", kyc_legal_name="John Doe"
+        routing_number="021000021",
+        account_number="000123456789",
+        holder_name="DOE JOHN",
+        kyc_legal_name="John Doe",
+        account_type=account_type,
     )
     assert result.ok
     assert result.problems == ()
+
+
+def test_account_type_is_required() -> None:
+    """§8 "checking or savings": details without a type are refused rather than sent as checking."""
+    result = check_bank_details(
+        routing_number="021000021", account_number="000123456789", holder_name="John Doe", kyc_legal_name="John Doe"
+    )
+    assert result.problems == (P.ACCOUNT_TYPE_INVALID,)
+    assert not account_type_valid(None)
+    assert not account_type_valid("CHECKING ")
+    assert not account_type_valid("")
+
+
+HOME = PostalAddress(line1="1 Main St", city="Springfield", region="IL", postal_code="62701", country="US")
+
+
+def test_cheque_to_a_verified_us_address() -> None:
+    assert cheque_address_problems(HOME, verified=True) == ()
+
+
+def test_cheque_address_lists_every_problem() -> None:
+    abroad = PostalAddress(line1="1 Rue", city="Paris", region=None, postal_code="75001", country="FR")
+    assert cheque_address_problems(abroad, verified=False) == (
+        ChequeAddressProblem.ADDRESS_INCOMPLETE,
+        ChequeAddressProblem.ADDRESS_NOT_US,
+        ChequeAddressProblem.ADDRESS_NOT_VERIFIED,
+    )
+    assert cheque_address_problems(HOME, verified=False) == (ChequeAddressProblem.ADDRESS_NOT_VERIFIED,)
+    assert cheque_address_problems(None, verified=True) == (ChequeAddressProblem.ADDRESS_INCOMPLETE,)

@@ -129,6 +129,15 @@ class TestValidation:
         ok = ProgramRules(reward=usd(39_475), payout_threshold=usd(39_475))
         assert ok.min_net_reward.is_positive
 
+    def test_threshold_defaults_to_the_reward(self) -> None:
+        """§2: ``payout_threshold = reward`` unless given, so raising only the reward stays valid."""
+        assert ProgramRules(reward=usd(5_000_000)).payout_threshold == usd(5_000_000)
+        raised = ProgramRules(reward=usd(20_000_000))
+        assert raised.payout_threshold == usd(20_000_000)
+        assert ProgramRules(reward=usd(5_000_000), payout_threshold=usd(6_000_000)).payout_threshold == usd(6_000_000)
+        with pytest.raises(RulesInvalid, match="payout_threshold must be >= reward"):
+            ProgramRules(reward=usd(20_000_000), payout_threshold=usd(10_000_000))
+
     def test_threshold_equal_to_reward_is_fine(self) -> None:
         assert ProgramRules(payout_threshold=usd(10_000_000)).payout_threshold == usd(10_000_000)
 
