@@ -70,6 +70,7 @@ TABLE: TaskTable = task_table(
     [
         spec("test.record"),
         spec("test.cron", handler=tick, key=lambda _p: "cron", cron="* * * * * */1"),
+        spec("test.wake", coalesce=True),
     ]
 )
 _tokens = itertools.count()
@@ -134,6 +135,20 @@ async def test_a_dedupe_key_collapses_enqueues_while_the_job_is_incomplete(queue
 
     await eventually(key_released, what="a finished job's key to be free again")
     await eventually(lambda: JOURNAL.completed[t] == 2, what="the second run")
+
+
+async def test_a_coalescing_job_collapses_wake_ups_only_while_queued(queue: TaskQueue) -> None:
+    """A wake-up that arrives while a run is in progress must queue another run, never be lost."""
+    t = token()
+    JOURNAL.gates[t] = asyncio.Event()
+    assert await queue.enqueue("test.wake", {"token": t})
+    await eventually(lambda: JOURNAL.attempts[t] == 1, what="the first run to start")
+    assert await queue.enqueue("test.wake", {"token": t}), "a running job must not absorb a new wake-up"
+    assert not await queue.enqueue("test.wake", {"token": t}), "a queued job absorbs further wake-ups"
+    JOURNAL.gates[t].set()
+    await eventually(lambda: JOURNAL.completed[t] == 2, what="the second run")
+    await asyncio.sleep(0.5)
+    assert JOURNAL.completed[t] == 2
 
 
 async def test_a_failing_job_is_retried_until_it_succeeds(queue: TaskQueue) -> None:

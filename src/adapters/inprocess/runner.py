@@ -29,6 +29,7 @@ class InProcessTaskRunner:
         self._table = table
         self._slots = asyncio.Semaphore(concurrency)
         self._incomplete: set[str] = set()
+        self._generations: dict[str, int] = {}
         self._jobs: set[asyncio.Task[None]] = set()
         self._cron: asyncio.Task[None] | None = None
         self._deps: Deps | None = None
@@ -46,13 +47,14 @@ class InProcessTaskRunner:
     ) -> bool:
         spec = self._spec(task)
         payload = dict(payload or {})
-        job_key = f"{task}:{key or spec.key(payload)}"
+        base_key = f"{task}:{key or spec.key(payload)}"
+        job_key = f"{base_key}:g{self._generations.get(base_key, 0)}" if spec.coalesce else base_key
         if self._stopping:
             raise ComponentUnavailable("queue", "the in-process runner is shutting down")
         if job_key in self._incomplete:
             return False
         self._incomplete.add(job_key)
-        job = asyncio.create_task(self._run(spec, payload, job_key, delay), name=job_key)
+        job = asyncio.create_task(self._run(spec, payload, job_key, base_key, delay), name=job_key)
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
         return True
@@ -65,10 +67,14 @@ class InProcessTaskRunner:
         if self._stopping:
             raise ComponentUnavailable("queue", "the in-process runner is shutting down")
 
-    async def _run(self, spec: TaskSpec, payload: Payload, job_key: str, delay: timedelta | None) -> None:
+    async def _run(
+        self, spec: TaskSpec, payload: Payload, job_key: str, base_key: str, delay: timedelta | None
+    ) -> None:
         try:
             if delay:
                 await asyncio.sleep(delay.total_seconds())
+            if spec.coalesce:  # from now on, a new enqueue must queue a fresh job
+                self._generations[base_key] = self._generations.get(base_key, 0) + 1
             for attempt in range(1, spec.max_attempts + 1):
                 try:
                     async with self._slots:

@@ -1,6 +1,9 @@
 """The SAQ worker: task-table rows become SAQ functions; cron rows become ticks that enqueue through the
 port, so a cron-started job gets the same timeout, attempts, backoff and dedupe key as any other."""
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -8,9 +11,12 @@ from typing import Any
 from saq import CronJob, Worker
 from saq.queue.redis import RedisQueue
 
+from adapters.saq.queue import base_key, generation_key
 from ports.outbound.tasks import TaskQueue
 from ports.usecases.deps import Deps
 from ports.usecases.tasks import TaskSpec, TaskTable
+
+logger = logging.getLogger(__name__)
 
 DEQUEUE_TIMEOUT_S = 1.0
 """Blocking dequeue returns every second, well inside the Redis client's 5 s socket timeout."""
@@ -20,8 +26,10 @@ CRON_TICK_ATTEMPTS = 3
 SaqFunction = Callable[..., Awaitable[Any]]
 
 
-def _runner(spec: TaskSpec, deps: Deps) -> SaqFunction:
+def _runner(spec: TaskSpec, deps: Deps, queue: RedisQueue) -> SaqFunction:
     async def run(_ctx: dict[str, Any], *, payload: dict[str, Any]) -> None:
+        if spec.coalesce:  # from now on, a new enqueue must queue a fresh job
+            await queue.redis.incr(generation_key(queue, base_key(spec, payload, None)))
         await spec.handler(deps, payload)
 
     run.__qualname__ = spec.name
@@ -36,6 +44,32 @@ def _cron_tick(spec: TaskSpec, tasks: TaskQueue) -> SaqFunction:
     return tick
 
 
+class PromptWorker(Worker[Any]):
+    """SAQ's worker, except that its upkeep loops (schedule, sweep, abort, stats) wake up as soon as shutdown
+    starts. SAQ's own loops sleep up to a minute between checks, so an idle worker used to spend the whole
+    grace period on every SIGTERM. Jobs still get the full grace period to finish."""
+
+    async def upkeep(self) -> list[asyncio.Task[None]]:
+        async def poll(func: Callable[[int], Awaitable[Any]], every: int, arg: int | None = None) -> None:
+            while not self.event.is_set():
+                try:
+                    await func(arg or every)
+                except (Exception, asyncio.CancelledError):
+                    if self.event.is_set():
+                        return
+                    logger.exception("SAQ upkeep task failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.event.wait(), timeout=every)
+
+        timers = self.timers
+        return [
+            asyncio.create_task(poll(self.abort, timers["abort"])),
+            asyncio.create_task(poll(self.schedule, timers["schedule"])),
+            asyncio.create_task(poll(self.queue.sweep, timers["sweep"])),
+            asyncio.create_task(poll(self.worker_info, timers["worker_info"], timers["worker_info"] + 1)),
+        ]
+
+
 def build_worker(
     queue: RedisQueue,
     table: TaskTable,
@@ -44,7 +78,7 @@ def build_worker(
     concurrency: int = 10,
     shutdown_grace: timedelta = timedelta(seconds=25),
 ) -> Worker[Any]:
-    functions: list[tuple[str, SaqFunction]] = [(spec.name, _runner(spec, deps)) for spec in table.values()]
+    functions: list[tuple[str, SaqFunction]] = [(spec.name, _runner(spec, deps, queue)) for spec in table.values()]
     cron_jobs = [
         CronJob(
             _cron_tick(spec, deps.tasks),
@@ -56,7 +90,7 @@ def build_worker(
         for spec in table.values()
         if spec.cron
     ]
-    return Worker(
+    return PromptWorker(
         queue,
         functions=functions,
         cron_jobs=cron_jobs,

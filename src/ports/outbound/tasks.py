@@ -1,6 +1,7 @@
 """The job-queue port. Both adapters (SAQ on Redis, in-process) honour the same contract:
 
 - `enqueue` with a dedupe `key` is a no-op while a job with that key is queued, scheduled or running;
+  for a coalescing task (`TaskSpec.coalesce`) only while it is queued: a started job no longer absorbs it;
 - every task runs with the timeout, retries and backoff of its `TaskSpec` (never a library default);
 - a failing attempt is retried after `retry_delay * 2**(attempt-1)`, capped at `max_retry_delay` (SAQ adds
   jitter below that delay).
