@@ -42,6 +42,10 @@ class FakeOutbox:
         self._store.outbox[message.id] = (message, None, None)
         return message.id
 
+    async def get(self, message_id: UUID) -> OutboxMessage | None:
+        found = self._store.outbox.get(message_id)
+        return found[0] if found else None
+
     async def claim_pending(self, *, limit: int) -> Sequence[OutboxMessage]:
         pending = [m for m, dispatched, _ in self._store.outbox.values() if dispatched is None]
         return sorted(pending, key=lambda m: m.occurred_at)[:limit]

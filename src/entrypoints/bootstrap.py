@@ -9,22 +9,33 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from saq import Worker
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.email.sandbox import SandboxEmailSender
+from adapters.email.smtp import SmtpEmailSender
 from adapters.inprocess.runner import InProcessTaskRunner
-from adapters.saq.queue import SaqTaskQueue, connect_queue
+from adapters.ratelimit.memory import InMemoryRateLimiter
+from adapters.ratelimit.redis import RedisRateLimiter
+from adapters.saq.queue import SaqTaskQueue, connect_queue, connect_redis
 from adapters.saq.worker import build_worker
+from adapters.security.crypto import AesGcmSecretBox, SystemRandom, derive_key
+from adapters.security.passwords import Argon2Parameters, Argon2PasswordHasher, ZxcvbnCommonPasswords
 from adapters.sql.engine import create_engine, session_factory
 from adapters.sql.health import DatabaseProbe, MigrationsProbe
 from adapters.sql.migrations import head_revision
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import SystemClock
+from domain.sessions import SessionPolicy
 from entrypoints.settings import Settings
 from ports.outbound.clock import Clock
+from ports.outbound.email import EmailSender
+from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.unit_of_work import UnitOfWork
-from ports.usecases.deps import Deps
-from ports.usecases.tasks import TASKS, TaskTable
+from ports.usecases.auth import THROTTLE_POLICIES
+from ports.usecases.deps import AuthServices, Deps
+from ports.usecases.tasks import EVENT_HANDLERS, TASKS, TaskTable
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +48,7 @@ class Container:
     table: TaskTable
     runner: InProcessTaskRunner | None = None
     saq: SaqTaskQueue | None = None
+    redis: Redis | None = None
     _started: bool = field(default=False, repr=False)
 
     @property
@@ -59,6 +71,8 @@ class Container:
             steps.append(("in-process jobs", lambda: runner.stop(self.shutdown_grace)))
         if self.saq is not None and self._started:
             steps.append(("queue", self.saq.queue.disconnect))
+        if self.redis is not None:
+            steps.append(("rate limiter", self.redis.aclose))
         steps.append(("database", self.engine.dispose))
         for name, step in steps:
             try:
@@ -87,6 +101,7 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
 
     runner: InProcessTaskRunner | None = None
     saq: SaqTaskQueue | None = None
+    redis: Redis | None = None
     if settings.queue_backend == "saq":
         assert settings.redis_url is not None  # guaranteed by settings validation
         saq = SaqTaskQueue(connect_queue(settings.redis_url, settings.queue_name), table)
@@ -98,13 +113,63 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
     async def wake_outbox() -> None:
         await tasks.enqueue("outbox.dispatch")
 
-    def uow() -> UnitOfWork:
-        return SqlUnitOfWork(sessions, clock=clock, on_events_committed=wake_outbox)
+    email_hash_key = derive_key(settings.secret_key, "email-hash")
 
+    def uow() -> UnitOfWork:
+        return SqlUnitOfWork(sessions, clock=clock, on_events_committed=wake_outbox, email_hash_key=email_hash_key)
+
+    redis = None if settings.queue_backend != "saq" else connect_redis(str(settings.redis_url))
     deps = Deps(
         uow=uow,
         tasks=tasks,
         clock=clock,
         probes=(DatabaseProbe(engine), MigrationsProbe(engine, head_revision()), tasks),
+        event_handlers=EVENT_HANDLERS,
+        auth=build_auth(settings, clock, redis),
+        email=build_email(settings, sessions, clock, email_hash_key),
     )
-    return Container(settings=settings, deps=deps, engine=engine, table=table, runner=runner, saq=saq)
+    container = Container(settings=settings, deps=deps, engine=engine, table=table, runner=runner, saq=saq)
+    container.redis = redis
+    return container
+
+
+def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthServices:
+    limiter: RateLimiter = (
+        RedisRateLimiter(redis, prefix=f"{settings.queue_name}:throttle", policies=THROTTLE_POLICIES)
+        if redis is not None
+        else InMemoryRateLimiter(THROTTLE_POLICIES, clock.now)
+    )
+    return AuthServices(
+        hasher=Argon2PasswordHasher(
+            Argon2Parameters(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost)
+        ),
+        common_passwords=ZxcvbnCommonPasswords(),
+        box=AesGcmSecretBox(derive_key(settings.secret_key, "secrets-at-rest")),
+        random=SystemRandom(),
+        limiter=limiter,
+        code_key=derive_key(settings.secret_key, "code-digests"),
+        session_policy=SessionPolicy(
+            member_idle=timedelta(minutes=settings.session_idle_minutes),
+            member_absolute=timedelta(hours=settings.session_absolute_hours),
+            staff_idle=timedelta(minutes=settings.staff_session_idle_minutes),
+            staff_absolute=timedelta(hours=settings.staff_session_absolute_hours),
+        ),
+    )
+
+
+def build_email(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock, hash_key: bytes
+) -> EmailSender:
+    if settings.providers == "sandbox":
+        return SandboxEmailSender(sessions, clock, production=settings.is_production, recipient_hash_key=hash_key)
+    assert settings.smtp_host is not None  # guaranteed by settings validation
+    return SmtpEmailSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_username,
+        settings.smtp_password,
+        False,
+        settings.email_from,
+        start_tls=settings.smtp_starttls or None,
+        recipient_hash_key=hash_key,
+    )

@@ -55,6 +55,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_verify_service_sid: str | None = None
+    cors_allow_origins: str = ""
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    staff_session_idle_minutes: int = 15
+    staff_session_absolute_hours: int = 8
+    argon2_memory_kib: int = 65536
+    argon2_time_cost: int = 3
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    email_from: str = "Tenure <no-reply@localhost>"
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "console"
     max_request_body_bytes: int = 1_048_576
@@ -62,6 +75,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_allow_origins.split(",") if o.strip()]
 
 
 PROFILE_DEFAULTS: Mapping[Profile, Mapping[str, Any]] = {
@@ -71,6 +88,8 @@ PROFILE_DEFAULTS: Mapping[Profile, Mapping[str, Any]] = {
         "redis_url": "redis://127.0.0.1:6379/0",
         "queue_backend": "saq",
         "log_level": "WARNING",
+        "argon2_memory_kib": 19456,
+        "argon2_time_cost": 2,
     },
     "production": {"queue_backend": "saq", "providers": "live", "log_format": "json", "secret_key": None},
 }
@@ -85,7 +104,7 @@ LIVE_PROVIDER_FIELDS = (
     "twilio_verify_service_sid",
 )
 
-SECRET_FIELDS = frozenset({"secret_key", "database_url", "redis_url", *LIVE_PROVIDER_FIELDS})
+SECRET_FIELDS = frozenset({"secret_key", "database_url", "redis_url", "smtp_password", *LIVE_PROVIDER_FIELDS})
 
 
 def env_name(field: str) -> str:
@@ -106,6 +125,12 @@ def _cross_checks(s: Settings) -> list[str]:
     problems: list[str] = []
     if not 1 <= s.port <= 65535:
         problems.append(f"{env_name('port')}: must be between 1 and 65535")
+    if s.argon2_memory_kib < 19456 or s.argon2_time_cost < 2:
+        problems.append(f"{env_name('argon2_memory_kib')}/{env_name('argon2_time_cost')}: at least 19456 KiB and 2")
+    if not (0 < s.staff_session_idle_minutes <= s.session_idle_minutes) or not (
+        0 < s.staff_session_absolute_hours <= s.session_absolute_hours
+    ):
+        problems.append(f"{env_name('staff_session_idle_minutes')}: staff timeouts must be positive and no longer")
     if s.db_pool_size < 1 or s.worker_concurrency < 1:
         problems.append(f"{env_name('db_pool_size')}/{env_name('worker_concurrency')}: must be at least 1")
     if s.queue_backend == "saq" and not s.redis_url:

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.e2e.conftest import BASE_URL
+from tests.e2e.conftest import BASE_URL, open_client
 
 PROBLEM = "application/problem+json"
 
@@ -129,7 +129,7 @@ async def test_bad_input_is_a_400_problem_and_the_handler_never_runs(
     probe_app: Litestar, body: bytes, code: str, field: str | None
 ) -> None:
     calls_before = PROBE_CALLS["transfer"]
-    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+    async with open_client(probe_app) as client:
         response = await client.post("/_probe/transfer", content=body, headers={"content-type": "application/json"})
     problem = assert_problem(response, 400, code)
     assert PROBE_CALLS["transfer"] == calls_before, "the handler must not run on bad input"
@@ -139,7 +139,7 @@ async def test_bad_input_is_a_400_problem_and_the_handler_never_runs(
 
 
 async def test_good_input_passes(probe_app: Litestar) -> None:
-    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+    async with open_client(probe_app) as client:
         response = await client.post("/_probe/transfer", json={"amountCents": 100, "memo": "ok"})
     assert response.status_code == 200
     assert response.json() == {"amountCents": 100, "memo": "ok"}
@@ -147,13 +147,30 @@ async def test_good_input_passes(probe_app: Litestar) -> None:
 
 async def test_an_oversized_body_is_a_413_problem(probe_app: Litestar, test_settings: Settings) -> None:
     huge = b'{"amountCents": 1, "memo": "' + b"x" * (test_settings.max_request_body_bytes + 10) + b'"}'
-    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+    async with open_client(probe_app) as client:
         response = await client.post("/_probe/transfer", content=huge, headers={"content-type": "application/json"})
     assert_problem(response, 413, "payload_too_large")
 
 
+async def test_an_unsafe_request_without_the_csrf_token_is_refused(probe_app: Litestar) -> None:
+    calls_before = PROBE_CALLS["transfer"]
+    async with open_client(probe_app, csrf=False) as client:
+        response = await client.post("/_probe/transfer", json={"amountCents": 100})
+    assert_problem(response, 403, "forbidden")
+    assert PROBE_CALLS["transfer"] == calls_before
+
+
+async def test_security_headers_are_on_every_response(client: AsyncTestClient[Litestar]) -> None:
+    for response in (await client.get("/health"), await client.get("/nope")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        assert response.headers["cache-control"] == "no-store"
+
+
 async def test_an_unexpected_error_is_a_500_problem_without_internals(probe_app: Litestar) -> None:
-    async with AsyncTestClient(probe_app, base_url=BASE_URL) as client:
+    async with open_client(probe_app) as client:
         response = await client.post("/_probe/crash")
     body = assert_problem(response, 500, "internal_error")
     assert "hunter2" not in response.text

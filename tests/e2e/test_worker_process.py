@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
@@ -19,7 +20,14 @@ from tests.helpers import eventually
 
 
 @pytest.fixture
-async def worker_process(test_settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
+def process_settings(test_settings: Settings) -> Settings:
+    """A queue of its own, so only the worker process under test can run these jobs."""
+    return msgspec.structs.replace(test_settings, queue_name=f"{test_settings.queue_name}-process")
+
+
+@pytest.fixture
+async def worker_process(process_settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
+    test_settings = process_settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
     env.update(
         {
@@ -40,16 +48,26 @@ async def worker_process(test_settings: Settings) -> AsyncIterator[asyncio.subpr
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    assert process.stdout is not None
+    started = await asyncio.wait_for(_read_until(process.stdout, b"worker starting"), timeout=30)
+    assert started, "the worker process did not start"
     yield process
     if process.returncode is None:
         process.kill()
         await process.wait()
 
 
+async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> bool:
+    while line := await stream.readline():
+        if marker in line:
+            return True
+    return False
+
+
 async def test_an_event_committed_by_the_app_is_dispatched_by_the_worker_process(
-    test_settings: Settings, worker_process: asyncio.subprocess.Process, make_uow: Callable[..., SqlUnitOfWork]
+    process_settings: Settings, worker_process: asyncio.subprocess.Process, make_uow: Callable[..., SqlUnitOfWork]
 ) -> None:
-    container = build_container(test_settings)
+    container = build_container(process_settings)
     await container.start()
     aggregate_id = uuid.uuid4().hex
     try:
@@ -72,4 +90,3 @@ async def test_an_event_committed_by_the_app_is_dispatched_by_the_worker_process
     code = await asyncio.wait_for(worker_process.wait(), timeout=20)
     output = (await worker_process.stdout.read()).decode() if worker_process.stdout else ""
     assert code == 0, output
-    assert "worker starting" in output

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Sequence,
     String,
     Text,
@@ -49,11 +50,98 @@ class Account(UUIDv7AuditBase):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="member")
     status: Mapped[str] = mapped_column(String(24), default="active")
+    totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         CheckConstraint("role IN ('member', 'admin', 'finance')", name="role_known"),
         CheckConstraint("email = lower(email)", name="email_lowercase"),
+        CheckConstraint("status IN ('active', 'disabled')", name="status_known"),
     )
+
+
+class AuthSession(UUIDv7Base):
+    """A server-side session. Only the SHA-256 of the cookie's random token is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    authenticated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+    __table_args__ = (
+        Index(
+            "ix_auth_sessions_live_by_account",
+            "account_id",
+            postgresql_where=text("revoked_at IS NULL"),
+            sqlite_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+
+class OneTimeCode(UUIDv7Base):
+    """The current emailed/SMS code of an account for one purpose, as a keyed digest."""
+
+    __tablename__ = "one_time_codes"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "purpose", name="uq_one_time_codes_account_purpose"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
+
+
+class BackupCode(UUIDv7Base):
+    """A second-factor backup code as a keyed digest; `used_at` makes it single-use."""
+
+    __tablename__ = "backup_codes"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (UniqueConstraint("account_id", "digest", name="uq_backup_codes_account_digest"),)
+
+
+class SecurityEvent(UUIDv7Base):
+    """Sign-in successes and failures, code failures, lockouts: separate from the chained audit log."""
+
+    __tablename__ = "security_events"
+
+    kind: Mapped[str] = mapped_column(String(48))
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class SandboxEmail(UUIDv7Base):
+    """Messages 'sent' by the sandbox email adapter (development and tests only; refused in production)."""
+
+    __tablename__ = "sandbox_mailbox"
+
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    to_address: Mapped[str] = mapped_column(String(320), index=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    text_body: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class Membership(UUIDv7AuditBase):

@@ -15,6 +15,18 @@ MAX_DISPATCH_ATTEMPTS = 10
 """After this many failed dispatches a message stays pending for an operator (and raises an alert)."""
 
 
+def _message(row: models.OutboxMessage) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        event_name=row.event_name,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        payload=row.payload,
+        occurred_at=row.occurred_at,
+        attempts=row.attempts,
+    )
+
+
 class SqlOutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -40,6 +52,10 @@ class SqlOutboxRepository:
         await self._session.flush()
         return row.id
 
+    async def get(self, message_id: UUID) -> OutboxMessage | None:
+        row = await self._session.get(models.OutboxMessage, message_id)
+        return _message(row) if row else None
+
     async def claim_pending(self, *, limit: int) -> Sequence[OutboxMessage]:
         stmt = (
             select(models.OutboxMessage)
@@ -51,19 +67,7 @@ class SqlOutboxRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        rows = (await self._session.scalars(stmt)).all()
-        return [
-            OutboxMessage(
-                id=r.id,
-                event_name=r.event_name,
-                aggregate_type=r.aggregate_type,
-                aggregate_id=r.aggregate_id,
-                payload=r.payload,
-                occurred_at=r.occurred_at,
-                attempts=r.attempts,
-            )
-            for r in rows
-        ]
+        return [_message(r) for r in (await self._session.scalars(stmt)).all()]
 
     async def mark_dispatched(self, message_id: UUID, *, at: datetime) -> None:
         await self._session.execute(

@@ -13,6 +13,13 @@ from typing import Any, Self
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.sql.accounts import (
+    SqlAccountRepository,
+    SqlBackupCodeRepository,
+    SqlCodeRepository,
+    SqlSecurityLog,
+    SqlSessionRepository,
+)
 from adapters.sql.inbox import SqlInboxRepository
 from adapters.sql.outbox import SqlOutboxRepository
 from ports.outbound.clock import Clock
@@ -37,9 +44,11 @@ class SqlUnitOfWork:
         *,
         clock: Clock,
         on_events_committed: AfterCommit | None = None,
+        email_hash_key: bytes = b"",
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._email_hash_key = email_hash_key
         self._on_events_committed = on_events_committed
         self._pending: list[dict[str, Any]] = []
         self._session: AsyncSession | None = None
@@ -54,6 +63,11 @@ class SqlUnitOfWork:
         self._session = self._sessions()
         self.outbox = SqlOutboxRepository(self._session)
         self.inbox = SqlInboxRepository(self._session)
+        self.accounts = SqlAccountRepository(self._session)
+        self.sessions = SqlSessionRepository(self._session)
+        self.codes = SqlCodeRepository(self._session)
+        self.backup_codes = SqlBackupCodeRepository(self._session)
+        self.security_log = SqlSecurityLog(self._session, email_hash_key=self._email_hash_key)
         self._pending = []
         return self
 

@@ -4,18 +4,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from entrypoints.bootstrap import Container, build_container
+from entrypoints.http.auth import AuthController
 from entrypoints.http.health import HealthController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
+from entrypoints.http.security_headers import add_security_headers
+from entrypoints.http.sessions import provide_principal, provide_staff
 from entrypoints.http.strict_body import validate_body_strictly
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, load_settings
 from ports.usecases.deps import Deps
+
+CSRF_COOKIE = "__Host-csrftoken"
+CSRF_HEADER = "x-csrftoken"
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
@@ -36,11 +44,34 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return container.deps
 
     app = Litestar(
-        route_handlers=[HealthController],
-        dependencies={"deps": Provide(provide_deps, sync_to_thread=False)},
+        route_handlers=[HealthController, AuthController],
+        dependencies={
+            "deps": Provide(provide_deps, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+            "staff": Provide(provide_staff),
+        },
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name=CSRF_COOKIE,
+            cookie_secure=True,
+            cookie_httponly=False,
+            cookie_samesite="lax",
+            cookie_path="/",
+            header_name=CSRF_HEADER,
+            exclude=["/api/webhooks"],
+        ),
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["content-type", CSRF_HEADER, "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
+        if settings.cors_origins
+        else None,
         exception_handlers=exception_handlers,
         middleware=[bind_request_context],
-        before_send=[add_request_id_header],
+        before_send=[add_request_id_header, add_security_headers],
         before_request=validate_body_strictly,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,

@@ -5,6 +5,7 @@ HTTP statuses. Unexpected exceptions become a 500 problem without internals; the
 """
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,19 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from entrypoints.http.request_id import request_id
 from entrypoints.http.strict_body import MalformedBody
 from ports.outbound.errors import ComponentUnavailable, ConflictError
+from ports.usecases.errors import (
+    EmailNotVerified,
+    Forbidden,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    SecondFactorRequired,
+    StepUpRequired,
+    Throttled,
+    UseCaseError,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:tenure:problem:"
@@ -56,6 +70,19 @@ HTTP_KINDS: Mapping[type[HTTPException], ProblemKind] = {
 PORT_KINDS: Mapping[type[Exception], ProblemKind] = {
     ComponentUnavailable: ProblemKind(503, "service_unavailable", "A dependency is unavailable; retry shortly"),
     ConflictError: ProblemKind(409, "conflict", "The request conflicts with the current state"),
+}
+
+USE_CASE_STATUS: Mapping[type[UseCaseError], int] = {
+    InvalidInput: 422,
+    InvalidCredentials: 401,
+    SecondFactorRequired: 401,
+    NotAuthenticated: 401,
+    EmailNotVerified: 403,
+    Forbidden: 403,
+    StepUpRequired: 403,
+    InvalidCode: 400,
+    NotFound: 404,
+    Throttled: 429,
 }
 
 INTERNAL = ProblemKind(500, "internal_error", "Internal server error")
@@ -118,6 +145,17 @@ def handle_port_error(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return problem(request, kind)
 
 
+def handle_use_case_error(request: Request[Any, Any, Any], exc: UseCaseError) -> Response[dict[str, Any]]:
+    status = next((code for cls, code in USE_CASE_STATUS.items() if isinstance(exc, cls)), 400)
+    title = (type(exc).__doc__ or exc.code).strip().splitlines()[0]
+    headers: dict[str, str] = {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after.total_seconds())))
+    problems = list(exc.problems) if isinstance(exc, InvalidInput) else None
+    detail = exc.detail if exc.detail and exc.detail != title else None
+    return problem(request, ProblemKind(status, exc.code, title), detail=detail, headers=headers, problems=problems)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unhandled error", exc_info=exc)
     return problem(request, INTERNAL)
@@ -127,6 +165,7 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     HTTPException: handle_http_exception,
     ComponentUnavailable: handle_port_error,
     ConflictError: handle_port_error,
+    UseCaseError: handle_use_case_error,
     HTTP_500_INTERNAL_SERVER_ERROR: handle_unexpected,
     Exception: handle_unexpected,
 }

@@ -8,6 +8,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from ports.outbound.accounts import (
+    AccountRepository,
+    BackupCodeRepository,
+    CodeRepository,
+    SecurityLog,
+    SessionRepository,
+)
 from ports.outbound.inbox import InboxRepository
 from ports.outbound.outbox import OutboxRepository
 
@@ -18,6 +25,21 @@ class UnitOfWork(Protocol):
 
     @property
     def inbox(self) -> InboxRepository: ...
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def codes(self) -> CodeRepository: ...
+
+    @property
+    def backup_codes(self) -> BackupCodeRepository: ...
+
+    @property
+    def security_log(self) -> SecurityLog: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -3,14 +3,35 @@
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from domain.one_time_codes import CodePolicy
+from domain.passwords import PasswordPolicy
+from domain.sessions import SessionPolicy
 from ports.outbound.clock import Clock
+from ports.outbound.email import EmailSender
 from ports.outbound.health import HealthProbe
 from ports.outbound.outbox import OutboxMessage
+from ports.outbound.rate_limit import RateLimiter
+from ports.outbound.security import CommonPasswords, PasswordHasher, RandomSource, SecretBox
 from ports.outbound.tasks import TaskQueue
 from ports.outbound.unit_of_work import UnitOfWorkFactory
 
 EventHandler = Callable[["Deps", OutboxMessage], Awaitable[None]]
 """Reacts to one dispatched outbox message; must be idempotent (a message may be handled twice)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthServices:
+    """Everything authentication needs besides the unit of work, built once by the composition root."""
+
+    hasher: PasswordHasher
+    common_passwords: CommonPasswords
+    box: SecretBox
+    random: RandomSource
+    limiter: RateLimiter
+    code_key: bytes
+    password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+    code_policy: CodePolicy = field(default_factory=CodePolicy)
+    session_policy: SessionPolicy = field(default_factory=SessionPolicy)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,3 +41,5 @@ class Deps:
     clock: Clock
     probes: Sequence[HealthProbe] = ()
     event_handlers: Mapping[str, Sequence[EventHandler]] = field(default_factory=dict)
+    auth: AuthServices | None = None
+    email: EmailSender | None = None

@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 from ports.outbound.tasks import Payload
-from ports.usecases.deps import Deps
+from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
+from ports.usecases.auth import CODE_ISSUED_EVENT
+from ports.usecases.deps import Deps, EventHandler
 from ports.usecases.outbox import dispatch_outbox
 
 TaskHandler = Callable[[Deps, Payload], Awaitable[Any]]
@@ -29,6 +31,9 @@ class TaskSpec:
     max_retry_delay: timedelta
     key: KeyFunction
     cron: str | None = None
+    coalesce: bool = False
+    """Wake-up semantics: enqueues collapse only while a job is *queued*. Once a job has started, the next
+    enqueue queues a fresh one, so work committed while a run is finishing is never left for the cron sweep."""
 
     def __post_init__(self) -> None:
         if self.timeout <= timedelta(0):
@@ -75,7 +80,23 @@ TASKS: TaskTable = task_table(
             max_retry_delay=timedelta(seconds=30),
             key=_constant("outbox.dispatch"),
             cron="* * * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=SEND_CODE_TASK,
+            handler=send_code_email,
+            timeout=timedelta(seconds=30),
+            max_attempts=6,
+            retry_delay=timedelta(seconds=2),
+            max_retry_delay=timedelta(minutes=2),
+            key=send_code_key,
         ),
     ]
 )
 """Every production task. Later features add their rows here, never elsewhere."""
+
+
+EVENT_HANDLERS: Mapping[str, tuple[EventHandler, ...]] = {
+    CODE_ISSUED_EVENT: (on_code_issued,),
+}
+"""Which use cases react to which dispatched domain events."""

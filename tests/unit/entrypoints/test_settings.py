@@ -17,6 +17,7 @@ PRODUCTION = {
     "TENURE_TWILIO_ACCOUNT_SID": "AC1",
     "TENURE_TWILIO_AUTH_TOKEN": "token",
     "TENURE_TWILIO_VERIFY_SERVICE_SID": "VA1",
+    "TENURE_SMTP_HOST": "smtp.example.org",
 }
 
 

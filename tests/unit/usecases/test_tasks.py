@@ -25,15 +25,23 @@ def spec(**overrides: object) -> TaskSpec:
     return TaskSpec(**fields)  # type: ignore[arg-type]
 
 
+SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
+    "outbox.dispatch": {},
+    "email.send_code": {"outboxId": "0192f0c4-0000-7000-8000-000000000001"},
+}
+"""One realistic payload per production task: a new task must add its own here."""
+
+
 def test_every_production_task_states_timeout_attempts_backoff_and_key() -> None:
-    assert TASKS, "the task table is empty"
+    assert set(TASKS) == set(SAMPLE_PAYLOADS)
     for name, task in TASKS.items():
         assert task.name == name
         assert task.timeout > timedelta(0)
         assert task.max_attempts >= MIN_ATTEMPTS
         assert timedelta(0) < task.retry_delay <= task.max_retry_delay
-        assert isinstance(task.key({}), str)
-        assert task.key({}), f"{name} has an empty dedupe key"
+        key = task.key(SAMPLE_PAYLOADS[name])  # type: ignore[arg-type]
+        assert isinstance(key, str)
+        assert key, f"{name} has an empty dedupe key"
 
 
 @pytest.mark.parametrize(

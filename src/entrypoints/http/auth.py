@@ -1,0 +1,188 @@
+"""`/api/auth`: sign-up, email verification, sign-in and sign-out, sessions.
+
+Responses to sign-up, resend and reset requests are identical whether or not the email has an account.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from entrypoints.http.schemas import Problem
+from entrypoints.http.sessions import clear_session_cookie, session_cookie, session_token
+from ports.usecases import auth
+from ports.usecases.auth import Client, Principal
+from ports.usecases.deps import Deps
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class SignUp(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    email: Email
+    password: Password
+
+
+class EmailOnly(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    email: Email
+
+
+class VerifyEmail(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    email: Email
+    code: Code
+
+
+class SignIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    email: Email
+    password: Password
+    second_factor: Code | None = None
+
+
+class Accepted(msgspec.Struct, rename="camel", kw_only=True):
+    status: str = "accepted"
+    detail: str
+
+
+class SessionInfo(msgspec.Struct, rename="camel", kw_only=True):
+    account_id: UUID
+    email: str
+    role: str
+    second_factor: bool
+    session_id: UUID
+    authenticated_at: datetime
+
+
+class SessionItem(msgspec.Struct, rename="camel", kw_only=True):
+    id: UUID
+    current: bool
+    created_at: datetime
+    last_seen_at: datetime
+    user_agent: str | None
+    ip: str | None
+
+
+class SessionList(msgspec.Struct, rename="camel", kw_only=True):
+    items: list[SessionItem]
+
+
+class Revoked(msgspec.Struct, rename="camel", kw_only=True):
+    revoked: int
+
+
+ACCEPTED_SIGN_UP = "If the address can be used, a verification code is on its way."
+ACCEPTED_RESEND = "If the address has an unverified account, a new code is on its way."
+
+
+def client_of(request: Request[Any, Any, Any]) -> Client:
+    return Client(ip=request.client.host if request.client else None, user_agent=request.headers.get("user-agent"))
+
+
+def info(principal: Principal) -> SessionInfo:
+    return SessionInfo(
+        account_id=principal.account_id,
+        email=principal.email,
+        role=str(principal.role),
+        second_factor=principal.second_factor,
+        session_id=principal.session_id,
+        authenticated_at=principal.authenticated_at,
+    )
+
+
+PROBLEMS = {
+    400: ResponseSpec(Problem, description="Malformed or invalid body"),
+    401: ResponseSpec(Problem, description="Not signed in, or wrong credentials"),
+    403: ResponseSpec(Problem, description="CSRF token missing or not allowed"),
+    422: ResponseSpec(Problem, description="The input breaks a rule (e.g. a weak password)"),
+    429: ResponseSpec(Problem, description="Too many attempts; see Retry-After"),
+}
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["auth"]
+
+    @get("/csrf", operation_id="primeCsrf", status_code=HTTP_204_NO_CONTENT, summary="Set the CSRF cookie")
+    async def csrf(self) -> None:
+        """The SPA calls this once; the response sets the `__Host-csrftoken` cookie to echo in `X-CSRFToken`."""
+
+    @post("/sign-up", operation_id="signUp", status_code=HTTP_202_ACCEPTED, responses=PROBLEMS)
+    async def sign_up(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignUp], deps: NamedDependency[Deps]
+    ) -> Accepted:
+        await auth.sign_up(deps, email=data.email, password=data.password, client=client_of(request))
+        return Accepted(detail=ACCEPTED_SIGN_UP)
+
+    @post("/verify-email", operation_id="verifyEmail", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
+    async def verify_email(self, data: JSONBody[VerifyEmail], deps: NamedDependency[Deps]) -> None:
+        await auth.verify_email(deps, email=data.email, code=data.code)
+
+    @post("/verify-email/resend", operation_id="resendVerification", status_code=HTTP_202_ACCEPTED, responses=PROBLEMS)
+    async def resend(self, data: JSONBody[EmailOnly], deps: NamedDependency[Deps]) -> Accepted:
+        await auth.resend_verification(deps, email=data.email)
+        return Accepted(detail=ACCEPTED_RESEND)
+
+    @post("/sign-in", operation_id="signIn", status_code=200, responses=PROBLEMS)
+    async def sign_in(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignIn], deps: NamedDependency[Deps]
+    ) -> Response[SessionInfo]:
+        assert deps.auth is not None
+        new = await auth.sign_in(
+            deps,
+            email=data.email,
+            password=data.password,
+            second_factor=data.second_factor,
+            client=client_of(request),
+            replaces_token=session_token(request),
+        )
+        max_age = int(deps.auth.session_policy.absolute(new.principal.role).total_seconds())
+        return Response(info(new.principal), cookies=[session_cookie(new.token, max_age_s=max_age)])
+
+    @post("/sign-out", operation_id="signOut", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
+    async def sign_out(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> Response[None]:
+        await auth.sign_out(deps, principal)
+        response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
+        clear_session_cookie(response)
+        return response
+
+    @get("/session", operation_id="getSession", responses=PROBLEMS)
+    async def session(self, principal: NamedDependency[Principal]) -> SessionInfo:
+        return info(principal)
+
+    @get("/sessions", operation_id="listSessions", responses=PROBLEMS)
+    async def sessions(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> SessionList:
+        live = await auth.list_sessions(deps, principal)
+        return SessionList(
+            items=[
+                SessionItem(
+                    id=s.id,
+                    current=s.id == principal.session_id,
+                    created_at=s.created_at,
+                    last_seen_at=s.last_seen_at,
+                    user_agent=s.user_agent,
+                    ip=s.ip,
+                )
+                for s in live
+            ]
+        )
+
+    @delete(
+        "/sessions/{session_id:uuid}",
+        operation_id="revokeSession",
+        status_code=HTTP_204_NO_CONTENT,
+        responses={**PROBLEMS, 404: ResponseSpec(Problem, description="No such session of mine")},
+    )
+    async def revoke(
+        self, session_id: FromPath[UUID], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> None:
+        await auth.revoke_session(deps, principal, session_id)
+
+    @post("/sessions/revoke-others", operation_id="revokeOtherSessions", status_code=200, responses=PROBLEMS)
+    async def revoke_others(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> Revoked:
+        return Revoked(revoked=await auth.revoke_other_sessions(deps, principal))

@@ -1,0 +1,58 @@
+"""Session cookies and the `principal` dependency.
+
+The cookie is `__Host-` prefixed (so it is Secure, host-only, path /), HttpOnly, and SameSite=Lax. It
+carries a random token; the server stores only its hash. Routes that need a signed-in caller declare a
+`principal: NamedDependency[Principal]` parameter, and an anonymous call gets a 401 problem.
+"""
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+
+from domain.sessions import staff_access
+from ports.usecases.auth import Principal, authenticate
+from ports.usecases.deps import Deps
+from ports.usecases.errors import Forbidden, NotAuthenticated
+
+SESSION_COOKIE = "__Host-tenure_session"
+
+
+def session_token(request: Request[Any, Any, Any]) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def session_cookie(token: str, *, max_age_s: int) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=token,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+        max_age=max_age_s,
+    )
+
+
+def clear_session_cookie(response: Response[Any]) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.cookies[-1].secure = True
+    response.cookies[-1].httponly = True
+    response.cookies[-1].samesite = "lax"
+
+
+async def provide_principal(request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Principal:
+    principal = await authenticate(deps, session_token(request))
+    if principal is None:
+        raise NotAuthenticated()
+    return principal
+
+
+async def provide_staff(request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Principal:
+    """Staff routes answer only admins and finance staff who have a second factor enabled."""
+    principal = await provide_principal(request, deps)
+    access = staff_access(principal.role, second_factor_enabled=principal.second_factor)
+    if not access.ok:
+        raise Forbidden(access.reason)
+    return principal
