@@ -20,6 +20,7 @@ from adapters.sql.accounts import (
     SqlSecurityLog,
     SqlSessionRepository,
 )
+from adapters.sql.audit import SqlAuditLogRepository
 from adapters.sql.inbox import SqlInboxRepository
 from adapters.sql.outbox import SqlOutboxRepository
 from ports.outbound.clock import Clock
@@ -68,6 +69,7 @@ class SqlUnitOfWork:
         self.codes = SqlCodeRepository(self._session)
         self.backup_codes = SqlBackupCodeRepository(self._session)
         self.security_log = SqlSecurityLog(self._session, email_hash_key=self._email_hash_key)
+        self.audit = SqlAuditLogRepository(self._session)
         self._pending = []
         return self
 

@@ -15,6 +15,7 @@ from ports.outbound.accounts import (
     SecurityLog,
     SessionRepository,
 )
+from ports.outbound.audit import AuditLogRepository
 from ports.outbound.inbox import InboxRepository
 from ports.outbound.outbox import OutboxRepository
 
@@ -40,6 +41,9 @@ class UnitOfWork(Protocol):
 
     @property
     def security_log(self) -> SecurityLog: ...
+
+    @property
+    def audit(self) -> AuditLogRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
