@@ -86,6 +86,17 @@ class SqlAccountRepository:
             )
         )
 
+    async def has_live_membership(self, account_id: UUID) -> bool:
+        found = await self._session.scalar(
+            select(models.Membership.id)
+            .where(
+                models.Membership.account_id == account_id,
+                models.Membership.status.in_(models.LIVE_MEMBERSHIP_STATUSES),
+            )
+            .limit(1)
+        )
+        return found is not None
+
 
 class SqlSessionRepository:
     def __init__(self, session: AsyncSession) -> None:

@@ -6,16 +6,22 @@ Every command reads the same settings and drives the same use cases as the HTTP 
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from adapters.sql import migrations
 from adapters.sql.engine import ensure_sqlite_directory
+from domain.sessions import Role
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, describe, load_settings
+from ports.usecases import roles
+from ports.usecases.deps import Deps
+from ports.usecases.errors import InvalidInput, UseCaseError
+
+T = TypeVar("T")
 
 
 def with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -118,6 +124,61 @@ def migrate_check(settings: Settings) -> None:
     """Fail if the ORM models and the migrations disagree (PostgreSQL)."""
     migrations.check(settings.database_url)
     click.echo("no drift: models and migrations agree")
+
+
+@cli.group()
+def accounts() -> None:
+    """Staff accounts and roles (audited)."""
+
+
+def _run_use_case(settings: Settings, call: Callable[[Deps], Awaitable[T]]) -> T:
+    """Run one use case against the configured services, printing a clear message for rule violations."""
+    from entrypoints.bootstrap import build_container
+
+    async def go() -> T:
+        container = build_container(settings)
+        await container.start()
+        try:
+            return await call(container.deps)
+        finally:
+            await container.stop()
+
+    try:
+        return asyncio.run(go())
+    except UseCaseError as exc:
+        problems = f" ({', '.join(exc.problems)})" if isinstance(exc, InvalidInput) and exc.problems else ""
+        click.echo(f"error: {exc.detail or exc}{problems}", err=True)
+        sys.exit(1)
+
+
+@accounts.command("create-admin")
+@click.option("--email", required=True, help="The administrator's email address.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+@with_settings
+def create_admin(settings: Settings, email: str, password_stdin: bool) -> None:
+    """Create the first administrator. They must enrol a second factor before staff routes answer."""
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    )
+    account = _run_use_case(
+        settings, lambda deps: roles.create_admin(deps, email=email, password=password, actor="cli")
+    )
+    click.echo(f"created administrator {account.email} ({account.id}); enrol TOTP at first sign-in")
+
+
+@accounts.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@with_settings
+def set_role(settings: Settings, email: str, role: str, reason: str) -> None:
+    """Grant or revoke a role. Staff roles are refused to accounts with a live membership."""
+    account = _run_use_case(
+        settings, lambda deps: roles.set_role(deps, email=email, role=Role(role), actor="cli", reason=reason)
+    )
+    click.echo(f"{account.email} is now {account.role}; their sessions were ended")
 
 
 @cli.command("config")

@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from entrypoints.bootstrap import Container, build_container
+from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.health import HealthController
 from entrypoints.http.problems import exception_handlers
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return container.deps
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController],
+        route_handlers=[HealthController, AuthController, AdminController],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
             "principal": Provide(provide_principal),

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+import segno
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
@@ -16,8 +18,8 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from entrypoints.http.schemas import Problem
 from entrypoints.http.sessions import clear_session_cookie, session_cookie, session_token
-from ports.usecases import auth
-from ports.usecases.auth import Client, Principal
+from ports.usecases import auth, credentials
+from ports.usecases.auth import Client, NewSession, Principal
 from ports.usecases.deps import Deps
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -43,6 +45,36 @@ class SignIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only
     email: Email
     password: Password
     second_factor: Code | None = None
+
+
+class StepUp(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    password: Password
+    second_factor: Code | None = None
+
+
+class CodeOnly(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    code: Code
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    current_password: Password
+    new_password: Password
+
+
+class PasswordReset(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    email: Email
+    code: Code
+    new_password: Password
+
+
+class TotpEnrolmentOut(msgspec.Struct, rename="camel", kw_only=True):
+    secret: str
+    provisioning_uri: str
+    qr_svg_data_uri: str
+
+
+class BackupCodes(msgspec.Struct, rename="camel", kw_only=True):
+    backup_codes: list[str]
 
 
 class Accepted(msgspec.Struct, rename="camel", kw_only=True):
@@ -78,6 +110,7 @@ class Revoked(msgspec.Struct, rename="camel", kw_only=True):
 
 ACCEPTED_SIGN_UP = "If the address can be used, a verification code is on its way."
 ACCEPTED_RESEND = "If the address has an unverified account, a new code is on its way."
+ACCEPTED_RESET = "If the address has an account, a reset code is on its way."
 
 
 def client_of(request: Request[Any, Any, Any]) -> Client:
@@ -93,6 +126,12 @@ def info(principal: Principal) -> SessionInfo:
         session_id=principal.session_id,
         authenticated_at=principal.authenticated_at,
     )
+
+
+def _cookie_for(deps: Deps, session: NewSession) -> Cookie:
+    assert deps.auth is not None
+    max_age = int(deps.auth.session_policy.absolute(session.principal.role).total_seconds())
+    return session_cookie(session.token, max_age_s=max_age)
 
 
 PROBLEMS = {
@@ -141,8 +180,78 @@ class AuthController(Controller):
             client=client_of(request),
             replaces_token=session_token(request),
         )
-        max_age = int(deps.auth.session_policy.absolute(new.principal.role).total_seconds())
-        return Response(info(new.principal), cookies=[session_cookie(new.token, max_age_s=max_age)])
+        return Response(info(new.principal), cookies=[_cookie_for(deps, new)])
+
+    @post("/step-up", operation_id="stepUp", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
+    async def step_up(
+        self, data: JSONBody[StepUp], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> None:
+        """Confirm the password (and second factor, if enabled) before a sensitive change."""
+        await credentials.step_up(deps, principal, password=data.password, second_factor=data.second_factor)
+
+    @post("/totp/enrolment", operation_id="startTotpEnrolment", status_code=200, responses=PROBLEMS)
+    async def start_totp(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> TotpEnrolmentOut:
+        enrolment = await credentials.start_totp_enrolment(deps, principal)
+        qr = segno.make(enrolment.provisioning_uri, error="m")
+        return TotpEnrolmentOut(
+            secret=enrolment.secret,
+            provisioning_uri=enrolment.provisioning_uri,
+            qr_svg_data_uri=qr.svg_data_uri(scale=4),
+        )
+
+    @post("/totp/confirm", operation_id="confirmTotp", status_code=200, responses=PROBLEMS)
+    async def confirm_totp(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CodeOnly],
+        principal: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> Response[BackupCodes]:
+        """Enable TOTP. The 10 backup codes are shown once; the session is rotated and others end."""
+        enabled = await credentials.confirm_totp(deps, principal, code=data.code, client=client_of(request))
+        return Response(BackupCodes(backup_codes=enabled.backup_codes), cookies=[_cookie_for(deps, enabled.session)])
+
+    @post("/totp/disable", operation_id="disableTotp", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
+    async def disable_totp(
+        self, data: JSONBody[CodeOnly], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> None:
+        await credentials.disable_totp(deps, principal, code=data.code)
+
+    @post("/backup-codes", operation_id="regenerateBackupCodes", status_code=200, responses=PROBLEMS)
+    async def backup_codes(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> BackupCodes:
+        return BackupCodes(backup_codes=await credentials.regenerate_backup_codes(deps, principal))
+
+    @post("/password/change", operation_id="changePassword", status_code=200, responses=PROBLEMS)
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PasswordChange],
+        principal: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> Response[SessionInfo]:
+        session = await credentials.change_password(
+            deps, principal, current=data.current_password, new=data.new_password, client=client_of(request)
+        )
+        return Response(info(session.principal), cookies=[_cookie_for(deps, session)])
+
+    @post(
+        "/password/reset/request",
+        operation_id="requestPasswordReset",
+        status_code=HTTP_202_ACCEPTED,
+        responses=PROBLEMS,
+    )
+    async def request_reset(self, data: JSONBody[EmailOnly], deps: NamedDependency[Deps]) -> Accepted:
+        await credentials.request_password_reset(deps, email=data.email)
+        return Accepted(detail=ACCEPTED_RESET)
+
+    @post(
+        "/password/reset/confirm",
+        operation_id="confirmPasswordReset",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=PROBLEMS,
+    )
+    async def confirm_reset(self, data: JSONBody[PasswordReset], deps: NamedDependency[Deps]) -> None:
+        await credentials.reset_password(deps, email=data.email, code=data.code, new_password=data.new_password)
 
     @post("/sign-out", operation_id="signOut", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
     async def sign_out(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> Response[None]:

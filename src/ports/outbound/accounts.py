@@ -40,6 +40,8 @@ class AccountRepository(Protocol):
         """Persist the mutable fields of `account` (everything but id, email and created_at)."""
         ...
 
+    async def has_live_membership(self, account_id: UUID) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthSession:

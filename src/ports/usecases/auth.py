@@ -89,13 +89,13 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _auth(deps: Deps) -> AuthServices:
+def auth_services(deps: Deps) -> AuthServices:
     if deps.auth is None:
         raise RuntimeError("authentication services are not configured")
     return deps.auth
 
 
-def _principal(account: Account, session: AuthSession) -> Principal:
+def principal_of(account: Account, session: AuthSession) -> Principal:
     return Principal(
         account_id=account.id,
         email=account.email,
@@ -106,7 +106,7 @@ def _principal(account: Account, session: AuthSession) -> Principal:
     )
 
 
-async def _throttle_check(limiter: RateLimiter, *checks: tuple[str, str | None]) -> None:
+async def throttle_check(limiter: RateLimiter, *checks: tuple[str, str | None]) -> None:
     for scope, key in checks:
         if key:
             limit = await limiter.check(scope, key)
@@ -114,7 +114,7 @@ async def _throttle_check(limiter: RateLimiter, *checks: tuple[str, str | None])
                 raise Throttled(limit.retry_after)
 
 
-async def _count_failure(limiter: RateLimiter, *keys: tuple[str, str | None]) -> None:
+async def count_failure(limiter: RateLimiter, *keys: tuple[str, str | None]) -> None:
     """Count a failed attempt; the attempt that crosses the limit is itself answered with `Throttled`."""
     verdicts = [await limiter.failure(scope, key) for scope, key in keys if key]
     refused = [v for v in verdicts if not v.allowed]
@@ -122,10 +122,10 @@ async def _count_failure(limiter: RateLimiter, *keys: tuple[str, str | None]) ->
         raise Throttled(max((v.retry_after for v in refused if v.retry_after), default=None))
 
 
-async def _issue_code(deps: Deps, uow: UnitOfWork, account: Account, purpose: CodePurpose) -> None:
+async def issue_emailed_code(deps: Deps, uow: UnitOfWork, account: Account, purpose: CodePurpose) -> None:
     """Issue a fresh code (replacing any earlier one) unless the resend cool-down is running; the code
     travels to the email job only sealed, so neither the outbox nor the job queue holds it in clear."""
-    auth = _auth(deps)
+    auth = auth_services(deps)
     now = deps.clock.now()
     existing = await uow.codes.get(account.id, purpose)
     if existing is not None and not resend_allowed(existing.issued_at, now=now, policy=auth.code_policy).ok:
@@ -146,7 +146,7 @@ async def _issue_code(deps: Deps, uow: UnitOfWork, account: Account, purpose: Co
 
 async def sign_up(deps: Deps, *, email: str, password: str, client: Client | None = None) -> None:
     """Create a member account and email a verification code. An existing email gets the same answer."""
-    auth = _auth(deps)
+    auth = auth_services(deps)
     email = normalise_email(email)
     problems = check_password(
         password, policy=auth.password_policy, is_common=auth.common_passwords.__contains__, email=email
@@ -164,7 +164,7 @@ async def sign_up(deps: Deps, *, email: str, password: str, client: Client | Non
             except ConflictError:  # a concurrent sign-up won the race: answer as for an existing email
                 account = await uow.accounts.by_email(email)
         if account is not None and account.email_verified_at is None:
-            await _issue_code(deps, uow, account, CodePurpose.EMAIL_VERIFICATION)
+            await issue_emailed_code(deps, uow, account, CodePurpose.EMAIL_VERIFICATION)
         await uow.security_log.record("sign_up", at=deps.clock.now(), email=email, ip=client.ip if client else None)
         await uow.commit()
 
@@ -174,14 +174,14 @@ async def resend_verification(deps: Deps, *, email: str) -> None:
     async with deps.uow() as uow:
         account = await uow.accounts.by_email(email)
         if account is not None and account.email_verified_at is None:
-            await _issue_code(deps, uow, account, CodePurpose.EMAIL_VERIFICATION)
+            await issue_emailed_code(deps, uow, account, CodePurpose.EMAIL_VERIFICATION)
         await uow.commit()
 
 
-async def _check_code(deps: Deps, *, email: str, code: str, purpose: CodePurpose) -> Account:
+async def check_emailed_code(deps: Deps, *, email: str, code: str, purpose: CodePurpose) -> Account:
     """Check an emailed code for `email`; consume it on success. Failures count towards throttling."""
-    auth = _auth(deps)
-    await _throttle_check(auth.limiter, (CODE_CHECK, email))
+    auth = auth_services(deps)
+    await throttle_check(auth.limiter, (CODE_CHECK, email))
     async with deps.uow() as uow:
         account = await uow.accounts.by_email(email)
         issued: IssuedCode | None = await uow.codes.get(account.id, purpose) if account else None
@@ -194,7 +194,7 @@ async def _check_code(deps: Deps, *, email: str, code: str, purpose: CodePurpose
             )
         await uow.commit()
     if not result.ok or account is None:
-        await _count_failure(auth.limiter, (CODE_CHECK, email))
+        await count_failure(auth.limiter, (CODE_CHECK, email))
         raise InvalidCode()
     await auth.limiter.success(CODE_CHECK, email)
     return account
@@ -202,16 +202,16 @@ async def _check_code(deps: Deps, *, email: str, code: str, purpose: CodePurpose
 
 async def verify_email(deps: Deps, *, email: str, code: str) -> None:
     email = normalise_email(email)
-    account = await _check_code(deps, email=email, code=code, purpose=CodePurpose.EMAIL_VERIFICATION)
+    account = await check_emailed_code(deps, email=email, code=code, purpose=CodePurpose.EMAIL_VERIFICATION)
     async with deps.uow() as uow:
         await uow.accounts.save(replace(account, email_verified_at=deps.clock.now()))
         await uow.security_log.record("email_verified", at=deps.clock.now(), account_id=account.id)
         await uow.commit()
 
 
-async def _second_factor_ok(deps: Deps, uow: UnitOfWork, account: Account, submitted: str) -> bool:
+async def second_factor_ok(deps: Deps, uow: UnitOfWork, account: Account, submitted: str) -> bool:
     """A TOTP code (each time step once: the account row is locked while checking) or a backup code."""
-    auth = _auth(deps)
+    auth = auth_services(deps)
     locked = await uow.accounts.get(account.id, for_update=True)
     if locked is None or locked.totp_secret_sealed is None:
         return False
@@ -235,21 +235,15 @@ async def sign_in(
     client: Client | None = None,
     replaces_token: str | None = None,
 ) -> NewSession:
-    auth = _auth(deps)
+    auth = auth_services(deps)
     client = client or Client()
     email = normalise_email(email)
-    await _throttle_check(auth.limiter, (SIGN_IN, email), (SIGN_IN_BY_ADDRESS, client.ip))
+    await throttle_check(auth.limiter, (SIGN_IN, email), (SIGN_IN_BY_ADDRESS, client.ip))
     now = deps.clock.now()
 
     async with deps.uow() as uow:
         account = await uow.accounts.by_email(email)
-        if account is None or account.password_hash is None or not account.active:
-            await asyncio.to_thread(auth.hasher.dummy_verify)
-            password_ok = False
-        else:
-            password_ok = await asyncio.to_thread(
-                auth.hasher.verify, account.password_hash, normalise_password(password)
-            )
+        password_ok = await verify_password_of(deps, account, password)
 
         failure: Exception | None = None
         if not password_ok or account is None:
@@ -259,7 +253,7 @@ async def sign_in(
         elif account.totp_enabled_at is not None:
             if not second_factor:
                 failure = SecondFactorRequired()
-            elif not await _second_factor_ok(deps, uow, account, second_factor):
+            elif not await second_factor_ok(deps, uow, account, second_factor):
                 failure = InvalidCredentials()
 
         if failure is not None:
@@ -274,7 +268,7 @@ async def sign_in(
             )
             await uow.commit()
             if isinstance(failure, InvalidCredentials):
-                await _count_failure(auth.limiter, (SIGN_IN, email), (SIGN_IN_BY_ADDRESS, client.ip))
+                await count_failure(auth.limiter, (SIGN_IN, email), (SIGN_IN_BY_ADDRESS, client.ip))
             raise failure
 
         assert account is not None
@@ -287,23 +281,42 @@ async def sign_in(
             old = await uow.sessions.by_token_hash(token_hash(replaces_token))
             if old is not None:
                 await uow.sessions.revoke(old[0].id, account_id=old[0].account_id, at=now)
-        token = auth.random.token(SESSION_TOKEN_BYTES)
-        session = await uow.sessions.add(
-            account_id=account.id, token_hash=token_hash(token), now=now, user_agent=client.user_agent, ip=client.ip
-        )
+        new = await open_session(deps, uow, account, client)
         await uow.security_log.record(
             "sign_in_succeeded", at=now, account_id=account.id, ip=client.ip, user_agent=client.user_agent
         )
         await uow.commit()
     await auth.limiter.success(SIGN_IN, email)
-    return NewSession(token=token, principal=_principal(account, session))
+    return new
+
+
+async def open_session(deps: Deps, uow: UnitOfWork, account: Account, client: Client) -> NewSession:
+    """A fresh session (new random token) for `account`; callers revoke whatever it replaces."""
+    token = auth_services(deps).random.token(SESSION_TOKEN_BYTES)
+    session = await uow.sessions.add(
+        account_id=account.id,
+        token_hash=token_hash(token),
+        now=deps.clock.now(),
+        user_agent=client.user_agent,
+        ip=client.ip,
+    )
+    return NewSession(token=token, principal=principal_of(account, session))
+
+
+async def verify_password_of(deps: Deps, account: Account | None, password: str) -> bool:
+    """Check a password in a worker thread; unknown or password-less accounts cost the same time."""
+    auth = auth_services(deps)
+    if account is None or account.password_hash is None or not account.active:
+        await asyncio.to_thread(auth.hasher.dummy_verify)
+        return False
+    return await asyncio.to_thread(auth.hasher.verify, account.password_hash, normalise_password(password))
 
 
 async def authenticate(deps: Deps, token: str | None) -> Principal | None:
     """The principal behind a session token, or None if it is unknown, revoked, expired or disabled."""
     if not token:
         return None
-    auth = _auth(deps)
+    auth = auth_services(deps)
     now = deps.clock.now()
     async with deps.uow() as uow:
         found = await uow.sessions.by_token_hash(token_hash(token))
@@ -324,7 +337,7 @@ async def authenticate(deps: Deps, token: str | None) -> Principal | None:
         if should_touch(session.last_seen_at, now, auth.session_policy):
             await uow.sessions.touch(session.id, at=now)
             await uow.commit()
-    return _principal(account, session)
+    return principal_of(account, session)
 
 
 async def sign_out(deps: Deps, principal: Principal) -> None:

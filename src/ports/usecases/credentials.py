@@ -1,0 +1,234 @@
+"""Step-up, TOTP second factor with backup codes, password change and reset.
+
+Sensitive changes (password, second factor) need a *recent* authentication: a sign-in or step-up within
+the session policy's window. Every change that alters how someone signs in rotates the session, revoking
+the old token, and ends the account's other sessions: a thief holding an old cookie is locked out.
+"""
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from domain.one_time_codes import CodePurpose
+from domain.passwords import check_password, normalise_password
+from domain.sessions import is_staff, step_up_fresh
+from domain.totp import (
+    BACKUP_CODE_COUNT,
+    backup_code_digest,
+    backup_code_from_random,
+    base32_secret,
+    provisioning_uri,
+    secret_from_random,
+    verify_totp,
+)
+from ports.outbound.accounts import Account
+from ports.outbound.unit_of_work import UnitOfWork
+from ports.usecases.auth import (
+    SIGN_IN,
+    Client,
+    NewSession,
+    Principal,
+    auth_services,
+    check_emailed_code,
+    count_failure,
+    issue_emailed_code,
+    normalise_email,
+    open_session,
+    second_factor_ok,
+    throttle_check,
+    verify_password_of,
+)
+from ports.usecases.deps import Deps
+from ports.usecases.errors import Forbidden, InvalidCode, InvalidCredentials, InvalidInput, StepUpRequired
+
+TOTP_ISSUER = "Tenure"
+TOTP_SECRET_BYTES = 20
+BACKUP_CODE_RANDOM_BYTES = 7
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TotpEnrolment:
+    secret: str
+    provisioning_uri: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecondFactorEnabled:
+    backup_codes: list[str]
+    session: NewSession
+
+
+def _require_recent_authentication(deps: Deps, principal: Principal) -> None:
+    if not step_up_fresh(principal.authenticated_at, deps.clock.now(), auth_services(deps).session_policy):
+        raise StepUpRequired()
+
+
+async def _account(uow: UnitOfWork, principal: Principal) -> Account:
+    account = await uow.accounts.get(principal.account_id, for_update=True)
+    if account is None:  # the session outlived its account: treat as signed out
+        raise InvalidCredentials()
+    return account
+
+
+async def _new_backup_codes(deps: Deps, uow: UnitOfWork, account: Account) -> list[str]:
+    auth = auth_services(deps)
+    codes = [backup_code_from_random(auth.random.bytes(BACKUP_CODE_RANDOM_BYTES)) for _ in range(BACKUP_CODE_COUNT)]
+    digests = [backup_code_digest(c, key=auth.code_key, account_id=str(account.id)) for c in codes]
+    await uow.backup_codes.replace_all(account.id, digests, at=deps.clock.now())
+    return codes
+
+
+async def _rotate(deps: Deps, uow: UnitOfWork, account: Account, client: Client) -> NewSession:
+    """Replace the caller's session with a fresh one and end every other session of the account."""
+    await uow.sessions.revoke_all(account.id, at=deps.clock.now())
+    return await open_session(deps, uow, account, client)
+
+
+async def step_up(deps: Deps, principal: Principal, *, password: str, second_factor: str | None = None) -> None:
+    """Re-authenticate within a session (for sensitive changes). Failures count like failed sign-ins."""
+    auth = auth_services(deps)
+    await throttle_check(auth.limiter, (SIGN_IN, principal.email))
+    async with deps.uow() as uow:
+        account = await _account(uow, principal)
+        ok = await verify_password_of(deps, account, password)
+        if ok and account.totp_enabled_at is not None:
+            ok = bool(second_factor) and await second_factor_ok(deps, uow, account, second_factor or "")
+        if ok:
+            await uow.sessions.reauthenticated(principal.session_id, at=deps.clock.now())
+        await uow.security_log.record(
+            "step_up_succeeded" if ok else "step_up_failed", at=deps.clock.now(), account_id=account.id
+        )
+        await uow.commit()
+    if not ok:
+        await count_failure(auth.limiter, (SIGN_IN, principal.email))
+        raise InvalidCredentials()
+
+
+async def start_totp_enrolment(deps: Deps, principal: Principal) -> TotpEnrolment:
+    """Store a new, not yet enabled, TOTP secret (sealed at rest) and return it for the authenticator app."""
+    _require_recent_authentication(deps, principal)
+    auth = auth_services(deps)
+    async with deps.uow() as uow:
+        account = await _account(uow, principal)
+        if account.totp_enabled_at is not None:
+            raise InvalidInput("two-factor authentication is already enabled")
+        secret = secret_from_random(auth.random.bytes(TOTP_SECRET_BYTES))
+        sealed = auth.box.seal(secret, context=f"totp:{account.id}")
+        await uow.accounts.save(replace(account, totp_secret_sealed=sealed, totp_last_step=None))
+        await uow.commit()
+    return TotpEnrolment(
+        secret=base32_secret(secret),
+        provisioning_uri=provisioning_uri(secret, account_name=account.email, issuer=TOTP_ISSUER),
+    )
+
+
+async def confirm_totp(
+    deps: Deps, principal: Principal, *, code: str, client: Client | None = None
+) -> SecondFactorEnabled:
+    """Enable TOTP once the member proves their app works; returns 10 single-use backup codes (shown once)."""
+    _require_recent_authentication(deps, principal)
+    auth = auth_services(deps)
+    async with deps.uow() as uow:
+        account = await _account(uow, principal)
+        if account.totp_enabled_at is not None or account.totp_secret_sealed is None:
+            raise InvalidInput("start an enrolment first")
+        secret = auth.box.open(account.totp_secret_sealed, context=f"totp:{account.id}")
+        check = verify_totp(secret, code.strip(), now=deps.clock.now(), last_used_step=None)
+        if not check.ok:
+            raise InvalidCode()
+        account = replace(account, totp_enabled_at=deps.clock.now(), totp_last_step=check.step)
+        await uow.accounts.save(account)
+        backup_codes = await _new_backup_codes(deps, uow, account)
+        session = await _rotate(deps, uow, account, client or Client())
+        await uow.security_log.record("second_factor_enabled", at=deps.clock.now(), account_id=account.id)
+        await uow.commit()
+    return SecondFactorEnabled(backup_codes=backup_codes, session=session)
+
+
+async def disable_totp(deps: Deps, principal: Principal, *, code: str) -> None:
+    """Members may switch the second factor off with a current code; staff must keep it."""
+    _require_recent_authentication(deps, principal)
+    if is_staff(principal.role):
+        raise Forbidden("staff accounts must keep a second factor")
+    async with deps.uow() as uow:
+        account = await _account(uow, principal)
+        if account.totp_enabled_at is None or not await second_factor_ok(deps, uow, account, code):
+            raise InvalidCode()
+        await uow.accounts.save(replace(account, totp_secret_sealed=None, totp_enabled_at=None, totp_last_step=None))
+        await uow.backup_codes.replace_all(account.id, [], at=deps.clock.now())
+        await uow.security_log.record("second_factor_disabled", at=deps.clock.now(), account_id=account.id)
+        await uow.commit()
+
+
+async def regenerate_backup_codes(deps: Deps, principal: Principal) -> list[str]:
+    _require_recent_authentication(deps, principal)
+    async with deps.uow() as uow:
+        account = await _account(uow, principal)
+        if account.totp_enabled_at is None:
+            raise InvalidInput("enable two-factor authentication first")
+        codes = await _new_backup_codes(deps, uow, account)
+        await uow.security_log.record("backup_codes_regenerated", at=deps.clock.now(), account_id=account.id)
+        await uow.commit()
+    return codes
+
+
+def _check_new_password(deps: Deps, password: str, email: str) -> None:
+    auth = auth_services(deps)
+    problems = check_password(
+        password, policy=auth.password_policy, is_common=auth.common_passwords.__contains__, email=email
+    )
+    if problems:
+        raise InvalidInput("the password is not acceptable", [str(p) for p in problems])
+
+
+async def change_password(
+    deps: Deps, principal: Principal, *, current: str, new: str, client: Client | None = None
+) -> NewSession:
+    """The current password is the step-up. Success rotates this session and ends all others."""
+    auth = auth_services(deps)
+    await throttle_check(auth.limiter, (SIGN_IN, principal.email))
+    _check_new_password(deps, new, principal.email)
+    new_hash = await asyncio.to_thread(auth.hasher.hash, normalise_password(new))
+    async with deps.uow() as uow:
+        account = await _account(uow, principal)
+        if not await verify_password_of(deps, account, current):
+            await uow.security_log.record("password_change_failed", at=deps.clock.now(), account_id=account.id)
+            await uow.commit()
+            await count_failure(auth.limiter, (SIGN_IN, principal.email))
+            raise InvalidCredentials()
+        account = replace(account, password_hash=new_hash)
+        await uow.accounts.save(account)
+        session = await _rotate(deps, uow, account, client or Client())
+        await uow.security_log.record("password_changed", at=deps.clock.now(), account_id=account.id)
+        await uow.commit()
+    return session
+
+
+async def request_password_reset(deps: Deps, *, email: str) -> None:
+    """Email a reset code if the account exists; the answer is the same either way."""
+    email = normalise_email(email)
+    async with deps.uow() as uow:
+        account = await uow.accounts.by_email(email)
+        if account is not None and account.active:
+            await issue_emailed_code(deps, uow, account, CodePurpose.PASSWORD_RESET)
+        await uow.commit()
+
+
+async def reset_password(deps: Deps, *, email: str, code: str, new_password: str) -> None:
+    """Set a new password with an emailed code; every session of the account ends. The code also proves
+    ownership of the address, so an unverified address becomes verified."""
+    auth = auth_services(deps)
+    email = normalise_email(email)
+    _check_new_password(deps, new_password, email)  # before the code is spent
+    account = await check_emailed_code(deps, email=email, code=code, purpose=CodePurpose.PASSWORD_RESET)
+    new_hash = await asyncio.to_thread(auth.hasher.hash, normalise_password(new_password))
+    async with deps.uow() as uow:
+        fresh = await uow.accounts.get(account.id, for_update=True)
+        if fresh is None:
+            raise InvalidCode()
+        now = deps.clock.now()
+        await uow.accounts.save(
+            replace(fresh, password_hash=new_hash, email_verified_at=fresh.email_verified_at or now)
+        )
+        await uow.sessions.revoke_all(fresh.id, at=now)
+        await uow.security_log.record("password_reset", at=now, account_id=fresh.id)
+        await uow.commit()
