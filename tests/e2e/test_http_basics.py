@@ -169,6 +169,19 @@ async def test_security_headers_are_on_every_response(client: AsyncTestClient[Li
         assert response.headers["cache-control"] == "no-store"
 
 
+async def test_cors_answers_only_allow_listed_origins(test_settings: Settings) -> None:
+    settings = msgspec.structs.replace(test_settings, cors_allow_origins="https://app.tenure.test")
+    async with open_client(create_app(settings), csrf=False) as client:
+        preflight = {"access-control-request-method": "POST", "access-control-request-headers": "x-csrftoken"}
+        allowed = await client.options("/api/auth/sign-in", headers={"origin": "https://app.tenure.test", **preflight})
+        assert allowed.headers["access-control-allow-origin"] == "https://app.tenure.test"
+        assert allowed.headers["access-control-allow-credentials"] == "true"
+        evil = await client.options("/api/auth/sign-in", headers={"origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in evil.headers
+        simple = await client.get("/health", headers={"origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in simple.headers
+
+
 async def test_an_unexpected_error_is_a_500_problem_without_internals(probe_app: Litestar) -> None:
     async with open_client(probe_app) as client:
         response = await client.post("/_probe/crash")

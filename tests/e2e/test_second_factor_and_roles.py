@@ -3,6 +3,7 @@
 The app runs with a clock the test controls, so TOTP codes are computed at exact step boundaries."""
 
 import base64
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,3 +217,36 @@ async def test_staff_routes_need_staff_with_a_second_factor(
         ]
         admin_history = (await staff.get(f"/api/admin/accounts/{admin.id}/audit")).json()["items"]
         assert admin_history[0]["after"] == {"role": "admin"}
+
+
+async def test_sessions_expire_when_idle_and_at_their_absolute_limit(
+    frozen_app: Litestar, clock: FakeClock, mailbox: SandboxEmailSender
+) -> None:
+    async with open_client(frozen_app) as client:
+        email = await signed_up_and_verified(client, mailbox)
+        assert (await sign_in(client, email)).status_code == 200
+        clock.advance(timedelta(minutes=29))
+        assert (await client.get("/api/auth/session")).status_code == 200, "activity keeps a session alive"
+        clock.advance(timedelta(minutes=31))
+        assert (await client.get("/api/auth/session")).status_code == 401, "30 minutes idle ends it"
+
+        assert (await sign_in(client, email)).status_code == 200
+        for _ in range(12 * 3):  # active every 20 minutes for 12 hours
+            clock.advance(timedelta(minutes=20))
+            if (await client.get("/api/auth/session")).status_code != 200:
+                break
+        assert (await client.get("/api/auth/session")).status_code == 401, "12 hours is the absolute limit"
+
+
+async def test_totp_secrets_never_reach_the_logs(
+    member: tuple[AsyncTestClient[Litestar], str], clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client, email = member
+    secret, backup_codes = await enrol(client, clock)
+    clock.advance(timedelta(seconds=30))
+    assert (await sign_in(client, email, code_at(secret, clock))).status_code == 200
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert logged
+    for secret_text in (secret, *backup_codes, code_at(secret, clock)):
+        assert secret_text not in logged
