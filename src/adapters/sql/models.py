@@ -5,15 +5,17 @@ Money is BIGINT cents with CHECK constraints. "One open X per Y" rules are parti
 Append-only tables (ledger, audit log) are protected by database triggers created in the migrations.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
+from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase, UUIDv7Base
 from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -329,4 +331,84 @@ class OutboxMessage(UUIDv7Base):
             postgresql_where=text("dispatched_at IS NULL"),
             sqlite_where=text("dispatched_at IS NULL"),
         ),
+    )
+
+
+class Profile(DefaultBase):
+    """A member's personal data, keyed by account (erasable later without touching ledger or audit rows)."""
+
+    __tablename__ = "profiles"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    legal_first_name: Mapped[str | None] = mapped_column(String(100))
+    legal_last_name: Mapped[str | None] = mapped_column(String(100))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    address_line1: Mapped[str | None] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    address_city: Mapped[str | None] = mapped_column(String(200))
+    address_state: Mapped[str | None] = mapped_column(String(2))
+    address_zip: Mapped[str | None] = mapped_column(String(10))
+    address_country: Mapped[str | None] = mapped_column(String(2))
+    phone: Mapped[str | None] = mapped_column(String(16))
+    phone_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    email_bounced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (CheckConstraint("address_country IS NULL OR address_country = 'US'", name="us_only"),)
+
+
+class NotificationPreference(DefaultBase):
+    """A member's notification choices as `{group: [channel, ...]}`; groups not listed take the defaults."""
+
+    __tablename__ = "notification_preferences"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    choices: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class Notification(UUIDv7Base):
+    """An in-app feed item: at most one per (event, account)."""
+
+    __tablename__ = "notifications"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_name: Mapped[str] = mapped_column(String(96))
+    title: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "account_id", name="uq_notifications_event_account"),
+        Index("ix_notifications_feed", "account_id", "created_at", "id"),
+    )
+
+
+class NotificationDelivery(UUIDv7Base):
+    """The idempotency record of one delivery: at most one per (event, recipient, channel)."""
+
+    __tablename__ = "notification_deliveries"
+
+    event_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    event_name: Mapped[str] = mapped_column(String(96))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    leased_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "account_id", "channel", name="uq_notification_deliveries_key"),
+        CheckConstraint("channel IN ('email', 'sms', 'in_app')", name="channel_known"),
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'skipped', 'failed')", name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )

@@ -22,7 +22,9 @@ from adapters.sql.accounts import (
 )
 from adapters.sql.audit import SqlAuditLogRepository
 from adapters.sql.inbox import SqlInboxRepository
+from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
 from adapters.sql.outbox import SqlOutboxRepository
+from adapters.sql.profiles import SqlProfileRepository, SqlSecurityEventReader
 from ports.outbound.clock import Clock
 from ports.outbound.errors import ComponentUnavailable, ConflictError
 
@@ -70,6 +72,11 @@ class SqlUnitOfWork:
         self.backup_codes = SqlBackupCodeRepository(self._session)
         self.security_log = SqlSecurityLog(self._session, email_hash_key=self._email_hash_key)
         self.audit = SqlAuditLogRepository(self._session)
+        self.profiles = SqlProfileRepository(self._session)
+        self.security_events = SqlSecurityEventReader(self._session)
+        self.notification_preferences = SqlNotificationPreferenceRepository(self._session)
+        self.notifications = SqlNotificationFeed(self._session)
+        self.notification_deliveries = SqlDeliveryLog(self._session)
         self._pending = []
         return self
 

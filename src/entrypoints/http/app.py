@@ -14,10 +14,13 @@ from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.health import HealthController
+from entrypoints.http.notifications import NotificationController
 from entrypoints.http.problems import exception_handlers
+from entrypoints.http.profiles import ProfileController
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
 from entrypoints.http.security_headers import add_security_headers
 from entrypoints.http.sessions import provide_principal, provide_staff
+from entrypoints.http.settings import SettingsController
 from entrypoints.http.strict_body import validate_body_strictly
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, load_settings
@@ -45,7 +48,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return container.deps
 
     app = Litestar(
-        route_handlers=[HealthController, AuthController, AdminController],
+        route_handlers=[
+            HealthController,
+            AuthController,
+            AdminController,
+            ProfileController,
+            SettingsController,
+            NotificationController,
+        ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
             "principal": Provide(provide_principal),

@@ -17,7 +17,9 @@ from ports.outbound.accounts import (
 )
 from ports.outbound.audit import AuditLogRepository
 from ports.outbound.inbox import InboxRepository
+from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
 from ports.outbound.outbox import OutboxRepository
+from ports.outbound.profiles import ProfileRepository, SecurityEventReader
 
 
 class UnitOfWork(Protocol):
@@ -44,6 +46,21 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLogRepository: ...
+
+    @property
+    def profiles(self) -> ProfileRepository: ...
+
+    @property
+    def security_events(self) -> SecurityEventReader: ...
+
+    @property
+    def notification_preferences(self) -> NotificationPreferenceRepository: ...
+
+    @property
+    def notifications(self) -> NotificationFeed: ...
+
+    @property
+    def notification_deliveries(self) -> DeliveryLog: ...
 
     async def __aenter__(self) -> Self: ...
 

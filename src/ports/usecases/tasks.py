@@ -13,6 +13,13 @@ from ports.outbound.tasks import Payload
 from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
 from ports.usecases.auth import CODE_ISSUED_EVENT
 from ports.usecases.deps import Deps, EventHandler
+from ports.usecases.notifications import (
+    DELIVER_TASK,
+    MEMBER_EVENT_NAMES,
+    deliver_notification,
+    delivery_key,
+    on_member_event,
+)
 from ports.usecases.outbox import dispatch_outbox
 
 TaskHandler = Callable[[Deps, Payload], Awaitable[Any]]
@@ -91,6 +98,15 @@ TASKS: TaskTable = task_table(
             max_retry_delay=timedelta(minutes=2),
             key=send_code_key,
         ),
+        TaskSpec(
+            name=DELIVER_TASK,
+            handler=deliver_notification,
+            timeout=timedelta(seconds=30),
+            max_attempts=6,
+            retry_delay=timedelta(seconds=5),
+            max_retry_delay=timedelta(minutes=5),
+            key=delivery_key,
+        ),
     ]
 )
 """Every production task. Later features add their rows here, never elsewhere."""
@@ -98,5 +114,6 @@ TASKS: TaskTable = task_table(
 
 EVENT_HANDLERS: Mapping[str, tuple[EventHandler, ...]] = {
     CODE_ISSUED_EVENT: (on_code_issued,),
+    **dict.fromkeys(MEMBER_EVENT_NAMES, (on_member_event,)),
 }
 """Which use cases react to which dispatched domain events."""

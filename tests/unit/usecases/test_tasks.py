@@ -28,6 +28,11 @@ def spec(**overrides: object) -> TaskSpec:
 SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
     "outbox.dispatch": {},
     "email.send_code": {"outboxId": "0192f0c4-0000-7000-8000-000000000001"},
+    "notify.deliver": {
+        "eventId": "0192f0c4-0000-7000-8000-000000000002",
+        "accountId": "0192f0c4-0000-7000-8000-000000000003",
+        "channel": "email",
+    },
 }
 """One realistic payload per production task: a new task must add its own here."""
 
