@@ -4,15 +4,17 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from entrypoints.bootstrap import build_container
+from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.fakes import FakeClock
 
 if TYPE_CHECKING:
     from adapters.email.sandbox import SandboxEmailSender
@@ -76,3 +78,19 @@ def mailbox(test_settings: Settings) -> "SandboxEmailSender":
     return SandboxEmailSender(
         session_factory(create_engine(test_settings.database_url)), SystemClock(), production=False
     )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return FakeClock(now - timedelta(seconds=now.second % 30))  # exactly on a TOTP step boundary
+
+
+@pytest.fixture
+def container(test_settings: Settings, clock: FakeClock) -> Container:
+    return build_container(test_settings, clock=clock)
+
+
+@pytest.fixture
+def frozen_app(container: Container) -> Litestar:
+    return create_app(container=container)

@@ -5,7 +5,7 @@ The app runs with a clock the test controls, so TOTP codes are computed at exact
 import base64
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,22 +23,6 @@ from tests.e2e.test_auth import PASSWORD, SESSION_COOKIE, code_for, new_email, s
 from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    now = datetime.now(UTC).replace(microsecond=0)
-    return FakeClock(now - timedelta(seconds=now.second % 30))  # exactly on a TOTP step boundary
-
-
-@pytest.fixture
-def container(test_settings: Settings, clock: FakeClock) -> Container:
-    return build_container(test_settings, clock=clock)
-
-
-@pytest.fixture
-def frozen_app(container: Container) -> Litestar:
-    return create_app(container=container)
 
 
 @pytest.fixture

@@ -1,12 +1,17 @@
 """`tenure accounts …` against the run's PostgreSQL and Redis, as an operator would use it."""
 
+import asyncio
 import uuid
 
 import pytest
 from click.testing import CliRunner
 
+from adapters.email.sandbox import SandboxEmailSender
+from adapters.sql.engine import create_engine, session_factory
+from adapters.system.clock import SystemClock
 from entrypoints.cli.main import cli
 from entrypoints.settings import Settings
+from ports.outbound.email import EmailMessage
 
 
 @pytest.fixture
@@ -46,3 +51,24 @@ def test_create_the_first_admin_then_change_roles() -> None:
 
     unknown = runner.invoke(cli, ["accounts", "set-role", "nobody@example.com", "admin", "--reason", "x y z"])
     assert unknown.exit_code == 1
+
+
+def test_mailbox_shows_the_sandbox_email_of_an_address(env: None, test_settings: Settings) -> None:
+    email = f"someone-{uuid.uuid4().hex[:8]}@example.com"
+    empty = CliRunner().invoke(cli, ["mailbox", email])
+    assert empty.exit_code == 0, empty.output
+    assert f"no sandbox email to {email}" in empty.output
+
+    async def send() -> None:
+        engine = create_engine(test_settings.database_url)
+        box = SandboxEmailSender(session_factory(engine), SystemClock(), production=False)
+        await box.send(
+            EmailMessage(to=email, subject="Your code", text="code 123456", template="t", idempotency_key=email)
+        )
+        await engine.dispose()
+
+    asyncio.run(send())
+    shown = CliRunner().invoke(cli, ["mailbox", email.upper()])
+    assert shown.exit_code == 0, shown.output
+    assert "Your code" in shown.output
+    assert "code 123456" in shown.output

@@ -94,6 +94,18 @@ class SandboxEmailSender:
         assert existing is not None, "a conflicting row must be visible once the other insert committed"
         return str(existing), False
 
+    async def recent_for(self, to_address: str, *, limit: int = 5) -> list[SandboxMessage]:
+        """The newest `limit` messages to `to_address`, newest first (the `tenure mailbox` command)."""
+        stmt = (
+            select(models.SandboxEmail)
+            .where(models.SandboxEmail.to_address == to_address)
+            .order_by(models.SandboxEmail.sent_at.desc(), models.SandboxEmail.id.desc())
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return [self._message(row) for row in rows]
+
     async def latest_for(self, to_address: str, template: str | None = None) -> SandboxMessage | None:
         """The most recent message to `to_address` (optionally of one template), or None."""
         stmt = select(models.SandboxEmail).where(models.SandboxEmail.to_address == to_address)
@@ -102,8 +114,10 @@ class SandboxEmailSender:
         stmt = stmt.order_by(models.SandboxEmail.sent_at.desc(), models.SandboxEmail.id.desc()).limit(1)
         async with self._sessions() as session:
             row = await session.scalar(stmt)
-        if row is None:
-            return None
+        return self._message(row) if row is not None else None
+
+    @staticmethod
+    def _message(row: models.SandboxEmail) -> SandboxMessage:
         return SandboxMessage(
             id=row.id,
             idempotency_key=row.idempotency_key,

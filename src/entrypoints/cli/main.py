@@ -181,6 +181,36 @@ def set_role(settings: Settings, email: str, role: str, reason: str) -> None:
     click.echo(f"{account.email} is now {account.role}; their sessions were ended")
 
 
+@cli.command("mailbox")
+@click.argument("email")
+@click.option("--limit", default=5, show_default=True, help="How many messages, newest first.")
+@with_settings
+def mailbox(settings: Settings, email: str, limit: int) -> None:
+    """Show the sandbox email sent to EMAIL (development and tests: codes arrive here, not in a real inbox)."""
+    from adapters.email.sandbox import SandboxEmailSender
+    from adapters.sql.engine import create_engine, session_factory
+    from adapters.system.clock import SystemClock
+
+    if settings.providers != "sandbox":
+        click.echo("TENURE_PROVIDERS=live: email goes to real inboxes, there is no sandbox mailbox", err=True)
+        sys.exit(2)
+
+    async def read() -> list[Any]:
+        engine = create_engine(settings.database_url)
+        try:
+            box = SandboxEmailSender(session_factory(engine), SystemClock(), production=settings.is_production)
+            return await box.recent_for(email.strip().lower(), limit=limit)
+        finally:
+            await engine.dispose()
+
+    messages = asyncio.run(read())
+    if not messages:
+        click.echo(f"no sandbox email to {email}")
+    for message in messages:
+        click.echo(f"--- {message.sent_at:%Y-%m-%d %H:%M:%S} UTC  [{message.template}]  {message.subject}")
+        click.echo(message.text)
+
+
 @cli.command("config")
 def show_config() -> None:
     """List every setting (environment variable, type, development default)."""
