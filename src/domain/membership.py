@@ -259,6 +259,8 @@ class LatePaymentReason(StrEnum):
     MEMBERSHIP_ENDED = "membership_ended"
     JOINING_PAYMENT_REVERSED = "joining_payment_reversed"
     """The joining payment was fully refunded or lost in a dispute: never validly joined, nothing to reinstate."""
+    PERSON_HAS_REJOINED = "person_has_rejoined"
+    """The person holds another live membership since the default: reinstating would give them two (§3)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,6 +276,7 @@ def late_payment_decision(
     grace_ends_at: datetime | None,
     default_still_justified: bool = False,
     joining_payment_reversed: bool = False,
+    person_has_other_live_membership: bool = False,
 ) -> LatePaymentDecision:
     """A dues payment learnt of now; what does it do to the membership?
 
@@ -284,6 +287,8 @@ def late_payment_decision(
     unpaid invoices: paying one in time does not undo a default another one earned; the payment is then
     refunded too. ``joining_payment_reversed`` (joining payment fully refunded or dispute lost, whenever that
     happened): the membership was never validly joined (§5), so late truth cannot bring it back; refund.
+    ``person_has_other_live_membership``: the person rejoined after the default; a person holds at most one
+    live membership (§3), so the old one stays DEFAULTED and the late payment is refunded.
     """
     paid_at = ensure_utc(paid_at, "paid_at")
     if state in LIVE_STATES:
@@ -292,6 +297,8 @@ def late_payment_decision(
         return LatePaymentDecision(action=LatePaymentAction.REFUND, reason=LatePaymentReason.MEMBERSHIP_ENDED)
     if joining_payment_reversed:
         return LatePaymentDecision(action=LatePaymentAction.REFUND, reason=LatePaymentReason.JOINING_PAYMENT_REVERSED)
+    if person_has_other_live_membership:
+        return LatePaymentDecision(action=LatePaymentAction.REFUND, reason=LatePaymentReason.PERSON_HAS_REJOINED)
     if paid_at > ensure_utc(grace_ends_at, "grace_ends_at"):
         return LatePaymentDecision(action=LatePaymentAction.REFUND, reason=LatePaymentReason.PAID_AFTER_GRACE_END)
     if default_still_justified:

@@ -7,14 +7,13 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uuid_utils.compat import uuid7
 
 from adapters.email import recipient_hash
 from adapters.sql import models
+from adapters.sql.engine import dialect_insert
 from adapters.sql.unit_of_work import database_unavailable
 from ports.outbound.clock import Clock
 from ports.outbound.email import EmailMessage
@@ -70,7 +69,7 @@ class SandboxEmailSender:
         return message_id
 
     async def _store(self, session: AsyncSession, message: EmailMessage) -> tuple[str, bool]:
-        insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+        insert = dialect_insert(session)
         stmt = (
             insert(models.SandboxEmail)
             .values(

@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -43,3 +45,9 @@ def ensure_sqlite_directory(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, for `on_conflict_do_nothing` / `on_conflict_do_update` on both databases."""
+    assert session.bind is not None
+    return sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert

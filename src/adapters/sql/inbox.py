@@ -4,12 +4,11 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from adapters.sql import models
+from adapters.sql.engine import dialect_insert
 from ports.outbound.inbox import InboxMessage
 
 
@@ -20,7 +19,7 @@ class SqlInboxRepository:
     async def store(
         self, *, provider: str, event_key: str, event_type: str, body: str, received_at: datetime
     ) -> tuple[UUID, bool]:
-        insert = sqlite_insert if self._session.bind.dialect.name == "sqlite" else pg_insert
+        insert = dialect_insert(self._session)
         stmt = (
             insert(models.InboxMessage)
             .values(

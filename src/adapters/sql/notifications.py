@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from adapters.sql import models
-from adapters.sql.profiles import dialect_insert
+from adapters.sql.engine import dialect_insert
 from domain.events import Channel
 from domain.preferences import EventGroup, Preferences
 from ports.outbound.notifications import Delivery, DeliveryStatus, FeedPosition, Notification

@@ -2,23 +2,15 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sql import models
+from adapters.sql.engine import dialect_insert
 from domain.checkout import PostalAddress
 from ports.outbound.profiles import Profile, SecurityEventView
-
-
-def dialect_insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT (both have `on_conflict_do_nothing` / `on_conflict_do_update`)."""
-    assert session.bind is not None
-    return sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
 
 
 def _profile(row: models.Profile) -> Profile:

@@ -314,6 +314,22 @@ class TestLateTruth:
         assert decision.action is LatePaymentAction.REFUND
         assert decision.reason is LatePaymentReason.JOINING_PAYMENT_REVERSED
 
+    def test_a_person_who_rejoined_since_the_default_is_not_reinstated(self) -> None:
+        """§3: at most one live membership per person. After a default and a rejoin, an in-time payment for the
+        old membership cannot bring it back next to the new one: it is refunded."""
+        decision = late_payment_decision(
+            state=S.DEFAULTED,
+            paid_at=self.grace_end - timedelta(hours=1),
+            grace_ends_at=self.grace_end,
+            person_has_other_live_membership=True,
+        )
+        assert decision.action is LatePaymentAction.REFUND
+        assert decision.reason is LatePaymentReason.PERSON_HAS_REJOINED
+        alone = late_payment_decision(
+            state=S.DEFAULTED, paid_at=self.grace_end - timedelta(hours=1), grace_ends_at=self.grace_end
+        )
+        assert alone.action is LatePaymentAction.REINSTATE
+
     def test_reversed_joining_on_a_live_winner_still_applies(self) -> None:
         """D19: a winner's reversed joining payment is handled by staff on the payout, not here."""
         decision = late_payment_decision(
