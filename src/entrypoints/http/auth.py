@@ -159,8 +159,10 @@ class AuthController(Controller):
         return Accepted(detail=ACCEPTED_SIGN_UP)
 
     @post("/verify-email", operation_id="verifyEmail", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
-    async def verify_email(self, data: JSONBody[VerifyEmail], deps: NamedDependency[Deps]) -> None:
-        await auth.verify_email(deps, email=data.email, code=data.code)
+    async def verify_email(
+        self, request: Request[Any, Any, Any], data: JSONBody[VerifyEmail], deps: NamedDependency[Deps]
+    ) -> None:
+        await auth.verify_email(deps, email=data.email, code=data.code, client=client_of(request))
 
     @post("/verify-email/resend", operation_id="resendVerification", status_code=HTTP_202_ACCEPTED, responses=PROBLEMS)
     async def resend(self, data: JSONBody[EmailOnly], deps: NamedDependency[Deps]) -> Accepted:
@@ -240,8 +242,10 @@ class AuthController(Controller):
         status_code=HTTP_202_ACCEPTED,
         responses=PROBLEMS,
     )
-    async def request_reset(self, data: JSONBody[EmailOnly], deps: NamedDependency[Deps]) -> Accepted:
-        await credentials.request_password_reset(deps, email=data.email)
+    async def request_reset(
+        self, request: Request[Any, Any, Any], data: JSONBody[EmailOnly], deps: NamedDependency[Deps]
+    ) -> Accepted:
+        await credentials.request_password_reset(deps, email=data.email, client=client_of(request))
         return Accepted(detail=ACCEPTED_RESET)
 
     @post(
@@ -250,8 +254,12 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=PROBLEMS,
     )
-    async def confirm_reset(self, data: JSONBody[PasswordReset], deps: NamedDependency[Deps]) -> None:
-        await credentials.reset_password(deps, email=data.email, code=data.code, new_password=data.new_password)
+    async def confirm_reset(
+        self, request: Request[Any, Any, Any], data: JSONBody[PasswordReset], deps: NamedDependency[Deps]
+    ) -> None:
+        await credentials.reset_password(
+            deps, email=data.email, code=data.code, new_password=data.new_password, client=client_of(request)
+        )
 
     @post("/sign-out", operation_id="signOut", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
     async def sign_out(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> Response[None]:

@@ -46,13 +46,18 @@ from ports.usecases.errors import (
 
 SESSION_TOKEN_BYTES = 32
 CODE_ISSUED_EVENT = "account.code_issued"
-SIGN_IN, SIGN_IN_BY_ADDRESS, CODE_CHECK = "sign_in", "sign_in_address", "code_check"
+SIGN_IN, SIGN_IN_BY_ADDRESS = "sign_in", "sign_in_address"
+CODE_CHECK, CODE_CHECK_BY_ADDRESS = "code_check", "code_check_address"
+RESET_REQUEST_BY_ADDRESS = "reset_request_address"
 
 THROTTLE_POLICIES: dict[str, ThrottlePolicy] = {
     SIGN_IN: ThrottlePolicy(),
     # One address may front many people (offices, carrier NAT): a looser limit, still with back-off.
     SIGN_IN_BY_ADDRESS: ThrottlePolicy(free_failures=100),
     CODE_CHECK: ThrottlePolicy(),
+    CODE_CHECK_BY_ADDRESS: ThrottlePolicy(free_failures=100),
+    # Every reset request counts: it sends an email, so one address may not use us to flood inboxes.
+    RESET_REQUEST_BY_ADDRESS: ThrottlePolicy(free_failures=20),
 }
 """Back-off per scope. Codes also die after their own 3 attempts; this limit stops guessing across resends."""
 
@@ -178,10 +183,14 @@ async def resend_verification(deps: Deps, *, email: str) -> None:
         await uow.commit()
 
 
-async def check_emailed_code(deps: Deps, *, email: str, code: str, purpose: CodePurpose) -> Account:
-    """Check an emailed code for `email`; consume it on success. Failures count towards throttling."""
+async def check_emailed_code(
+    deps: Deps, *, email: str, code: str, purpose: CodePurpose, client: Client | None = None
+) -> Account:
+    """Check an emailed code for `email`; consume it on success. Failures count towards throttling, per
+    account and per client address."""
     auth = auth_services(deps)
-    await throttle_check(auth.limiter, (CODE_CHECK, email))
+    ip = client.ip if client else None
+    await throttle_check(auth.limiter, (CODE_CHECK, email), (CODE_CHECK_BY_ADDRESS, ip))
     async with deps.uow() as uow:
         account = await uow.accounts.by_email(email)
         issued: IssuedCode | None = await uow.codes.get(account.id, purpose) if account else None
@@ -194,15 +203,17 @@ async def check_emailed_code(deps: Deps, *, email: str, code: str, purpose: Code
             )
         await uow.commit()
     if not result.ok or account is None:
-        await count_failure(auth.limiter, (CODE_CHECK, email))
+        await count_failure(auth.limiter, (CODE_CHECK, email), (CODE_CHECK_BY_ADDRESS, ip))
         raise InvalidCode()
     await auth.limiter.success(CODE_CHECK, email)
     return account
 
 
-async def verify_email(deps: Deps, *, email: str, code: str) -> None:
+async def verify_email(deps: Deps, *, email: str, code: str, client: Client | None = None) -> None:
     email = normalise_email(email)
-    account = await check_emailed_code(deps, email=email, code=code, purpose=CodePurpose.EMAIL_VERIFICATION)
+    account = await check_emailed_code(
+        deps, email=email, code=code, purpose=CodePurpose.EMAIL_VERIFICATION, client=client
+    )
     async with deps.uow() as uow:
         await uow.accounts.save(replace(account, email_verified_at=deps.clock.now()))
         await uow.security_log.record("email_verified", at=deps.clock.now(), account_id=account.id)

@@ -23,6 +23,7 @@ from domain.totp import (
 from ports.outbound.accounts import Account
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import (
+    RESET_REQUEST_BY_ADDRESS,
     SIGN_IN,
     Client,
     NewSession,
@@ -203,8 +204,13 @@ async def change_password(
     return session
 
 
-async def request_password_reset(deps: Deps, *, email: str) -> None:
-    """Email a reset code if the account exists; the answer is the same either way."""
+async def request_password_reset(deps: Deps, *, email: str, client: Client | None = None) -> None:
+    """Email a reset code if the account exists; the answer is the same either way. Every request counts
+    against the client address, so nobody can use us to flood inboxes."""
+    if client is not None and client.ip:
+        limiter = auth_services(deps).limiter
+        await throttle_check(limiter, (RESET_REQUEST_BY_ADDRESS, client.ip))
+        await count_failure(limiter, (RESET_REQUEST_BY_ADDRESS, client.ip))
     email = normalise_email(email)
     async with deps.uow() as uow:
         account = await uow.accounts.by_email(email)
@@ -213,13 +219,13 @@ async def request_password_reset(deps: Deps, *, email: str) -> None:
         await uow.commit()
 
 
-async def reset_password(deps: Deps, *, email: str, code: str, new_password: str) -> None:
+async def reset_password(deps: Deps, *, email: str, code: str, new_password: str, client: Client | None = None) -> None:
     """Set a new password with an emailed code; every session of the account ends. The code also proves
     ownership of the address, so an unverified address becomes verified."""
     auth = auth_services(deps)
     email = normalise_email(email)
     _check_new_password(deps, new_password, email)  # before the code is spent
-    account = await check_emailed_code(deps, email=email, code=code, purpose=CodePurpose.PASSWORD_RESET)
+    account = await check_emailed_code(deps, email=email, code=code, purpose=CodePurpose.PASSWORD_RESET, client=client)
     new_hash = await asyncio.to_thread(auth.hasher.hash, normalise_password(new_password))
     async with deps.uow() as uow:
         fresh = await uow.accounts.get(account.id, for_update=True)
