@@ -26,6 +26,7 @@ from adapters.sql.engine import create_engine, session_factory
 from adapters.sql.health import DatabaseProbe, MigrationsProbe
 from adapters.sql.migrations import head_revision
 from adapters.sql.unit_of_work import SqlUnitOfWork
+from adapters.stripe.signatures import StripeWebhookVerifier
 from adapters.system.clock import SystemClock
 from domain.sessions import SessionPolicy
 from entrypoints.settings import Settings
@@ -127,10 +128,18 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         event_handlers=EVENT_HANDLERS,
         auth=build_auth(settings, clock, redis),
         email=build_email(settings, sessions, clock, email_hash_key),
+        webhook_verifiers={"stripe": StripeWebhookVerifier(stripe_webhook_secret(settings))},
     )
     container = Container(settings=settings, deps=deps, engine=engine, table=table, runner=runner, saq=saq)
     container.redis = redis
     return container
+
+
+def stripe_webhook_secret(settings: Settings) -> str:
+    """The live endpoint secret, or (sandbox) a secret derived from ours that the sandbox provider signs with."""
+    if settings.stripe_webhook_secret:
+        return settings.stripe_webhook_secret
+    return "whsec_sandbox_" + derive_key(settings.secret_key, "sandbox-stripe-webhooks").hex()
 
 
 def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthServices:

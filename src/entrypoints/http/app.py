@@ -22,6 +22,7 @@ from entrypoints.http.security_headers import add_security_headers
 from entrypoints.http.sessions import provide_principal, provide_staff
 from entrypoints.http.settings import SettingsController
 from entrypoints.http.strict_body import validate_body_strictly
+from entrypoints.http.webhooks import WebhookController
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, load_settings
 from ports.usecases.deps import Deps
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             ProfileController,
             SettingsController,
             NotificationController,
+            WebhookController,
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),

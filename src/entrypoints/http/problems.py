@@ -27,6 +27,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from entrypoints.http.request_id import request_id
 from entrypoints.http.strict_body import MalformedBody
 from ports.outbound.errors import ComponentUnavailable, ConflictError
+from ports.outbound.webhooks import InvalidSignature
 from ports.usecases.errors import (
     EmailNotVerified,
     Forbidden,
@@ -70,6 +71,7 @@ HTTP_KINDS: Mapping[type[HTTPException], ProblemKind] = {
 PORT_KINDS: Mapping[type[Exception], ProblemKind] = {
     ComponentUnavailable: ProblemKind(503, "service_unavailable", "A dependency is unavailable; retry shortly"),
     ConflictError: ProblemKind(409, "conflict", "The request conflicts with the current state"),
+    InvalidSignature: ProblemKind(400, "invalid_signature", "The message signature could not be verified"),
 }
 
 USE_CASE_STATUS: Mapping[type[UseCaseError], int] = {
@@ -165,6 +167,7 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     HTTPException: handle_http_exception,
     ComponentUnavailable: handle_port_error,
     ConflictError: handle_port_error,
+    InvalidSignature: handle_port_error,
     UseCaseError: handle_use_case_error,
     HTTP_500_INTERNAL_SERVER_ERROR: handle_unexpected,
     Exception: handle_unexpected,

@@ -14,6 +14,7 @@ from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.security import CommonPasswords, PasswordHasher, RandomSource, SecretBox
 from ports.outbound.tasks import TaskQueue
 from ports.outbound.unit_of_work import UnitOfWorkFactory
+from ports.outbound.webhooks import WebhookVerifier
 
 EventHandler = Callable[["Deps", OutboxMessage], Awaitable[None]]
 """Reacts to one dispatched outbox message; must be idempotent (a message may be handled twice)."""
@@ -43,3 +44,4 @@ class Deps:
     event_handlers: Mapping[str, Sequence[EventHandler]] = field(default_factory=dict)
     auth: AuthServices | None = None
     email: EmailSender | None = None
+    webhook_verifiers: Mapping[str, WebhookVerifier] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Stripe: webhook verification now; the payment gateway comes with membership billing."""
