@@ -35,7 +35,7 @@ async def post_entry(session: AsyncSession, postings: list[tuple[str, int]]) -> 
 
 
 async def test_a_balanced_entry_commits(session: AsyncSession) -> None:
-    entry_id = await post_entry(session, [("cash", 30000), ("fund", -30000)])
+    entry_id = await post_entry(session, [("schema_test_cash", 30000), ("schema_test_fund", -30000)])
     await session.commit()
     total = await session.scalar(
         text("SELECT sum(amount_cents) FROM ledger_postings WHERE entry_id = :e"), {"e": entry_id}
@@ -44,7 +44,7 @@ async def test_a_balanced_entry_commits(session: AsyncSession) -> None:
 
 
 async def test_an_unbalanced_entry_is_refused_at_commit(session: AsyncSession) -> None:
-    await post_entry(session, [("cash", 30000), ("fund", -29999)])
+    await post_entry(session, [("schema_test_cash", 30000), ("schema_test_fund", -29999)])
     with pytest.raises(DBAPIError, match="does not balance"):
         await session.commit()
 
@@ -61,7 +61,7 @@ async def test_an_unbalanced_entry_is_refused_at_commit(session: AsyncSession) -
 )
 async def test_the_ledger_is_append_only(engine: AsyncEngine, statement: str) -> None:
     async with session_factory(engine)() as session:
-        await post_entry(session, [("cash", 100), ("fund", -100)])
+        await post_entry(session, [("schema_test_cash", 100), ("schema_test_fund", -100)])
         await session.commit()
     async with session_factory(engine)() as session:
         with pytest.raises(DBAPIError, match="append-only"):

@@ -261,6 +261,19 @@ class LedgerPosting(UUIDv7Base):
     )
 
 
+class LedgerBalance(DefaultBase):
+    """Running balance per (account, currency), debit-positive, updated in the posting's transaction.
+
+    A derived cache of `ledger_postings` (a test proves they agree) that makes the fund an O(1) read, and
+    whose row lock serialises concurrent commits against the fund."""
+
+    __tablename__ = "ledger_balances"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    debit_balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class AuditRecord(UUIDv7Base):
     """One link of an entity's audit hash chain. Personal data never goes here (it is not erasable)."""
 

@@ -22,6 +22,7 @@ from adapters.sql.accounts import (
 )
 from adapters.sql.audit import SqlAuditLogRepository
 from adapters.sql.inbox import SqlInboxRepository
+from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
 from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.profiles import SqlProfileRepository, SqlSecurityEventReader
@@ -72,6 +73,7 @@ class SqlUnitOfWork:
         self.backup_codes = SqlBackupCodeRepository(self._session)
         self.security_log = SqlSecurityLog(self._session, email_hash_key=self._email_hash_key)
         self.audit = SqlAuditLogRepository(self._session)
+        self.ledger = SqlLedgerRepository(self._session)
         self.profiles = SqlProfileRepository(self._session)
         self.security_events = SqlSecurityEventReader(self._session)
         self.notification_preferences = SqlNotificationPreferenceRepository(self._session)

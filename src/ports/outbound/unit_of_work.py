@@ -17,6 +17,7 @@ from ports.outbound.accounts import (
 )
 from ports.outbound.audit import AuditLogRepository
 from ports.outbound.inbox import InboxRepository
+from ports.outbound.ledger import LedgerRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
 from ports.outbound.outbox import OutboxRepository
 from ports.outbound.profiles import ProfileRepository, SecurityEventReader
@@ -46,6 +47,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLogRepository: ...
+
+    @property
+    def ledger(self) -> LedgerRepository: ...
 
     @property
     def profiles(self) -> ProfileRepository: ...

@@ -1,0 +1,20 @@
+"""The ledger as stored: append-only journal entries, idempotent by their business reference."""
+
+from typing import Protocol
+
+from domain.ledger import Account, JournalEntry
+from domain.money import Money
+
+
+class LedgerRepository(Protocol):
+    async def post(self, entry: JournalEntry) -> bool:
+        """Append `entry` in the current transaction; False if its reference was already posted with the same
+        movement. Raises `domain.errors.LedgerConflict` for a known reference with different postings and
+        `domain.errors.FundWouldGoNegative` for a commit larger than the fund (checked under a lock)."""
+        ...
+
+    async def balance(self, account: Account, currency: str = "USD") -> Money:
+        """The account's balance on its normal side (the fund: DOMAIN.md §7)."""
+        ...
+
+    async def entry(self, reference: str) -> JournalEntry | None: ...
