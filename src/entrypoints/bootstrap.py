@@ -144,7 +144,12 @@ def stripe_webhook_secret(settings: Settings) -> str:
 
 def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthServices:
     limiter: RateLimiter = (
-        RedisRateLimiter(redis, prefix=f"{settings.queue_name}:throttle", policies=THROTTLE_POLICIES)
+        RedisRateLimiter(
+            redis,
+            prefix=f"{settings.queue_name}:throttle",
+            policies=THROTTLE_POLICIES,
+            key_secret=derive_key(settings.secret_key, "rate-limit-keys"),
+        )
         if redis is not None
         else InMemoryRateLimiter(THROTTLE_POLICIES, clock.now)
     )

@@ -56,6 +56,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     twilio_auth_token: str | None = None
     twilio_verify_service_sid: str | None = None
     cors_allow_origins: str = ""
+    forwarded_allow_ips: str = "127.0.0.1"
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     staff_session_idle_minutes: int = 15

@@ -159,7 +159,7 @@ async def test_profile_read_update_and_validation(
         "phone_invalid": {"phone": "217-555-0100"},
         "time_zone_invalid": {"timeZone": "Mars/Olympus_Mons"},
         "date_of_birth_invalid": {"dateOfBirth": (today + timedelta(days=2)).isoformat()},
-        "first_name_invalid": {"legalFirstName": "\u0000\u0001"},
+        "first_name_invalid": {"legalFirstName": "\u0001\u0002"},
     }
     for problem, patch in refused.items():
         response = await client.patch("/api/profiles/me", json=patch)
@@ -173,6 +173,9 @@ async def test_profile_read_update_and_validation(
         assert response.json()["code"] == "validation_failed"
     for wrong_type in ({"dateOfBirth": 19901210}, {"address": "1 Main St"}, {"phone": ["+1"]}):
         assert (await client.patch("/api/profiles/me", json=wrong_type)).status_code == 400
+    nul = await client.patch("/api/profiles/me", json={"legalFirstName": "Ada\u0000"})
+    assert nul.status_code == 400, "NUL never reaches the database (a 500 there)"
+    assert nul.json()["detail"] == "NUL characters are not allowed"
     assert (await client.get("/api/profiles/me")).json() == before, "refused updates change nothing"
     assert (await client.get("/api/auth/session")).json()["role"] == "member"
 

@@ -94,14 +94,21 @@ async def test_totp_codes_work_once_and_backup_codes_work_once(
 async def test_sensitive_changes_need_a_recent_authentication(
     member: tuple[AsyncTestClient[Litestar], str], clock: FakeClock
 ) -> None:
-    client, _ = member
+    client, email = member
     clock.advance(timedelta(minutes=11))
     stale = await client.post("/api/auth/totp/enrolment")
     assert stale.status_code == 403
     assert stale.json()["code"] == "step_up_required"
     bad = await client.post("/api/auth/step-up", json={"password": "not it at all 9"})
     assert bad.status_code == 401
-    assert (await client.post("/api/auth/step-up", json={"password": PASSWORD})).status_code == 204
+    before = client.cookies[SESSION_COOKIE]
+    stepped = await client.post("/api/auth/step-up", json={"password": PASSWORD})
+    assert stepped.status_code == 200, stepped.text
+    assert client.cookies[SESSION_COOKIE] != before, "step-up rotates the session token"
+    client.cookies.set(SESSION_COOKIE, before, domain="tenure.test")
+    assert (await client.get("/api/auth/session")).status_code == 401, "the pre-step-up token is dead"
+    assert (await client.post("/api/auth/step-up", json={"password": PASSWORD})).status_code == 401
+    assert (await client.post("/api/auth/sign-in", json={"email": email, "password": PASSWORD})).status_code == 200
     assert (await client.post("/api/auth/totp/enrolment")).status_code == 200
 
 

@@ -3,11 +3,12 @@
 Updates are optimistic transactions (WATCH / MULTI / EXEC): read the state, apply
 `domain.throttle.record_failure`, write it back only if nobody changed it meanwhile, else retry. The hash
 expires exactly when the domain would forget it (`forget_at`), so idle keys cost nothing. Key names are
-`{prefix}:{scope}:{sha256(key)}`: emails and client addresses never appear in Redis key names.
+`{prefix}:{scope}:{HMAC-SHA256(key)}`: emails and client addresses never appear in Redis key names.
 """
 
 import asyncio
 import hashlib
+import hmac
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -77,16 +78,23 @@ class RedisRateLimiter:
         prefix: str,
         policies: Mapping[str, ThrottlePolicy],
         clock: Callable[[], datetime] = _system_now,
+        key_secret: bytes = b"",
     ) -> None:
         if not prefix:
             raise ValueError("a key prefix is required")
         self._redis = redis
         self._prefix = prefix
+        self._key_secret = key_secret
         self._policies = dict(policies)
         self._clock = clock
 
     def key_name(self, scope: str, key: str) -> str:
-        return f"{self._prefix}:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
+        digest = (
+            hmac.new(self._key_secret, key.encode(), hashlib.sha256).hexdigest()
+            if self._key_secret  # keyed: a known email cannot be looked up by hashing it
+            else hashlib.sha256(key.encode()).hexdigest()
+        )
+        return f"{self._prefix}:{scope}:{digest}"
 
     async def check(self, scope: str, key: str) -> Limit:
         policy = policy_for(self._policies, scope)

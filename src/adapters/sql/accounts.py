@@ -38,6 +38,7 @@ def _session(row: models.AuthSession) -> AuthSession:
         created_at=row.created_at,
         last_seen_at=row.last_seen_at,
         authenticated_at=row.authenticated_at,
+        second_factor_at=row.second_factor_at,
         revoked_at=row.revoked_at,
         user_agent=row.user_agent,
         ip=row.ip,
@@ -103,7 +104,14 @@ class SqlSessionRepository:
         self._session = session
 
     async def add(
-        self, *, account_id: UUID, token_hash: str, now: datetime, user_agent: str | None, ip: str | None
+        self,
+        *,
+        account_id: UUID,
+        token_hash: str,
+        now: datetime,
+        user_agent: str | None,
+        ip: str | None,
+        second_factor: bool = False,
     ) -> AuthSession:
         row = models.AuthSession(
             account_id=account_id,
@@ -111,6 +119,7 @@ class SqlSessionRepository:
             created_at=now,
             last_seen_at=now,
             authenticated_at=now,
+            second_factor_at=now if second_factor else None,
             user_agent=(user_agent or "")[:255] or None,
             ip=ip,
         )
@@ -141,13 +150,6 @@ class SqlSessionRepository:
             update(models.AuthSession).where(models.AuthSession.id == session_id).values(last_seen_at=at)
         )
 
-    async def reauthenticated(self, session_id: UUID, *, at: datetime) -> None:
-        await self._session.execute(
-            update(models.AuthSession)
-            .where(models.AuthSession.id == session_id)
-            .values(authenticated_at=at, last_seen_at=at)
-        )
-
     async def revoke(self, session_id: UUID, *, account_id: UUID, at: datetime) -> bool:
         result = await self._session.execute(
             update(models.AuthSession)
@@ -174,12 +176,11 @@ class SqlCodeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, account_id: UUID, purpose: str) -> IssuedCode | None:
-        row = await self._session.scalar(
-            select(models.OneTimeCode).where(
-                models.OneTimeCode.account_id == account_id, models.OneTimeCode.purpose == purpose
-            )
+    async def get(self, account_id: UUID, purpose: str, *, for_update: bool = False) -> IssuedCode | None:
+        stmt = select(models.OneTimeCode).where(
+            models.OneTimeCode.account_id == account_id, models.OneTimeCode.purpose == purpose
         )
+        row = await self._session.scalar(stmt.with_for_update() if for_update else stmt)
         if row is None:
             return None
         return IssuedCode(

@@ -22,12 +22,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(url: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,  # error messages and logs never carry values (emails, codes, personal data)
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

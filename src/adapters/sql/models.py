@@ -73,6 +73,7 @@ class AuthSession(UUIDv7Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     authenticated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    second_factor_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     user_agent: Mapped[str | None] = mapped_column(String(255))
     ip: Mapped[str | None] = mapped_column(String(45))

@@ -65,6 +65,8 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         log_config=None,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
         server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,  # only these proxies may set the client address
     )
     uvicorn.Server(config).run()
 

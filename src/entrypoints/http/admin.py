@@ -16,6 +16,7 @@ from domain.sessions import Role
 from entrypoints.http.schemas import Problem
 from ports.usecases import roles
 from ports.usecases.auth import Principal
+from ports.usecases.credentials import require_recent_authentication
 from ports.usecases.deps import Deps
 from ports.usecases.errors import Forbidden
 
@@ -66,9 +67,11 @@ class AdminController(Controller):
         staff: NamedDependency[Principal],
         deps: NamedDependency[Deps],
     ) -> AccountRole:
-        """Grant or revoke a role (admins only). Audited; the account's sessions end."""
+        """Grant or revoke a role (admins only, authenticated within the step-up window). Audited; the
+        account's sessions end."""
         if staff.role != Role.ADMIN:
             raise Forbidden("only administrators manage roles")
+        require_recent_authentication(deps, staff)
         account = await roles.set_role(
             deps, account_id=str(account_id), role=data.role, actor=f"account:{staff.account_id}", reason=data.reason
         )

@@ -18,7 +18,7 @@ from entrypoints.http.notifications import NotificationController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.profiles import ProfileController
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
-from entrypoints.http.security_headers import add_security_headers
+from entrypoints.http.security_headers import security_headers
 from entrypoints.http.sessions import provide_principal, provide_staff
 from entrypoints.http.settings import SettingsController
 from entrypoints.http.strict_body import validate_body_strictly
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             cookie_samesite="lax",
             cookie_path="/",
             header_name=CSRF_HEADER,
-            exclude=["/api/webhooks"],
+            exclude=[r"^/api/webhooks/"],  # signature-authenticated; anchored so nothing else slips through
         ),
         cors_config=CORSConfig(
             allow_origins=settings.cors_origins,
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         else None,
         exception_handlers=exception_handlers,
         middleware=[bind_request_context],
-        before_send=[add_request_id_header, add_security_headers],
+        before_send=[add_request_id_header, security_headers(always_hsts=settings.is_production)],
         before_request=validate_body_strictly,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,

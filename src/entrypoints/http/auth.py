@@ -3,6 +3,7 @@
 Responses to sign-up, resend and reset requests are identical whether or not the email has an account.
 """
 
+import ipaddress
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -59,6 +60,7 @@ class CodeOnly(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_on
 class PasswordChange(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
     current_password: Password
     new_password: Password
+    second_factor: Code | None = None
 
 
 class PasswordReset(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
@@ -113,8 +115,27 @@ ACCEPTED_RESEND = "If the address has an unverified account, a new code is on it
 ACCEPTED_RESET = "If the address has an account, a reset code is on its way."
 
 
+def client_address(host: str | None) -> str | None:
+    """The address throttling counts against: IPv6 clients by their /64 (one customer's whole prefix), so a
+    single host cannot dodge the limit by rotating through its addresses."""
+    if not host:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def client_of(request: Request[Any, Any, Any]) -> Client:
-    return Client(ip=request.client.host if request.client else None, user_agent=request.headers.get("user-agent"))
+    return Client(
+        ip=client_address(request.client.host if request.client else None),
+        user_agent=request.headers.get("user-agent"),
+    )
 
 
 def info(principal: Principal) -> SessionInfo:
@@ -184,12 +205,20 @@ class AuthController(Controller):
         )
         return Response(info(new.principal), cookies=[_cookie_for(deps, new)])
 
-    @post("/step-up", operation_id="stepUp", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
+    @post("/step-up", operation_id="stepUp", status_code=200, responses=PROBLEMS)
     async def step_up(
-        self, data: JSONBody[StepUp], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
-    ) -> None:
-        """Confirm the password (and second factor, if enabled) before a sensitive change."""
-        await credentials.step_up(deps, principal, password=data.password, second_factor=data.second_factor)
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[StepUp],
+        principal: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> Response[SessionInfo]:
+        """Confirm the password (and second factor, if enabled) before a sensitive change. The session is
+        replaced by a fresh one (new cookie)."""
+        session = await credentials.step_up(
+            deps, principal, password=data.password, second_factor=data.second_factor, client=client_of(request)
+        )
+        return Response(info(session.principal), cookies=[_cookie_for(deps, session)])
 
     @post("/totp/enrolment", operation_id="startTotpEnrolment", status_code=200, responses=PROBLEMS)
     async def start_totp(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> TotpEnrolmentOut:
@@ -220,8 +249,11 @@ class AuthController(Controller):
         await credentials.disable_totp(deps, principal, code=data.code)
 
     @post("/backup-codes", operation_id="regenerateBackupCodes", status_code=200, responses=PROBLEMS)
-    async def backup_codes(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> BackupCodes:
-        return BackupCodes(backup_codes=await credentials.regenerate_backup_codes(deps, principal))
+    async def backup_codes(
+        self, data: JSONBody[CodeOnly], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> BackupCodes:
+        """New backup codes (the old ones stop working); needs a current TOTP or backup code."""
+        return BackupCodes(backup_codes=await credentials.regenerate_backup_codes(deps, principal, code=data.code))
 
     @post("/password/change", operation_id="changePassword", status_code=200, responses=PROBLEMS)
     async def change_password(
@@ -232,7 +264,12 @@ class AuthController(Controller):
         deps: NamedDependency[Deps],
     ) -> Response[SessionInfo]:
         session = await credentials.change_password(
-            deps, principal, current=data.current_password, new=data.new_password, client=client_of(request)
+            deps,
+            principal,
+            current=data.current_password,
+            new=data.new_password,
+            second_factor=data.second_factor,
+            client=client_of(request),
         )
         return Response(info(session.principal), cookies=[_cookie_for(deps, session)])
 

@@ -25,7 +25,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from entrypoints.http.request_id import request_id
-from entrypoints.http.strict_body import MalformedBody
+from entrypoints.http.strict_body import MalformedBody, UnsupportedMediaType
 from ports.outbound.errors import ComponentUnavailable, ConflictError
 from ports.outbound.webhooks import InvalidSignature
 from ports.usecases.errors import (
@@ -58,6 +58,7 @@ class ProblemKind:
 
 HTTP_KINDS: Mapping[type[HTTPException], ProblemKind] = {
     MalformedBody: ProblemKind(400, "malformed_body", "The request body is not valid JSON"),
+    UnsupportedMediaType: ProblemKind(415, "unsupported_media_type", "Send the body as application/json"),
     ValidationException: ProblemKind(400, "validation_failed", "The request is not valid"),
     NotAuthorizedException: ProblemKind(401, "unauthorized", "Authentication is required"),
     PermissionDeniedException: ProblemKind(403, "forbidden", "This action is not allowed"),

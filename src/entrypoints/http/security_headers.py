@@ -1,6 +1,8 @@
 """Security headers on every response. The API serves JSON only, so its policy forbids everything a page
 could load; the interactive API docs under /schema need scripts and get no CSP."""
 
+from collections.abc import Awaitable, Callable
+
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
@@ -17,13 +19,19 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 HSTS = "max-age=63072000; includeSubDomains"
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    if message["type"] != "http.response.start":
-        return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in API_HEADERS.items():
-        headers.setdefault(name, value)
-    if not str(scope.get("path", "")).startswith("/schema"):
-        headers["content-security-policy"] = API_CSP
-    if scope.get("scheme") == "https":
-        headers["strict-transport-security"] = HSTS
+def security_headers(*, always_hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """The `before_send` hook. In production HSTS is always sent: behind a TLS-terminating proxy the ASGI
+    scheme may say http although every client connection is https."""
+
+    async def add_security_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in API_HEADERS.items():
+            headers.setdefault(name, value)
+        if not str(scope.get("path", "")).startswith("/schema"):
+            headers["content-security-policy"] = API_CSP
+        if always_hsts or scope.get("scheme") == "https":
+            headers["strict-transport-security"] = HSTS
+
+    return add_security_headers

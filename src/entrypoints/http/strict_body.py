@@ -30,12 +30,37 @@ def _field_path(exc: msgspec.ValidationError) -> str | None:
     return message.rsplit("at `", 1)[1].rstrip("`") if "at `" in message else None
 
 
+class UnsupportedMediaType(ClientException):
+    """A route that takes a JSON body was sent another content type."""
+
+    status_code = 415
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether any string (or key) in decoded JSON holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
 async def validate_body_strictly(request: Request[Any, Any, Any]) -> None:
     target = _body_type(request.route_handler)
-    if target is _NO_BODY or "json" not in request.headers.get("content-type", "application/json"):
+    if target is _NO_BODY:
         return
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(detail=f"send application/json, not {content_type or 'nothing'}")
     raw = await request.body()
     try:
+        if _contains_nul(msgspec.json.decode(raw)):  # PostgreSQL text cannot hold NUL; nor should we
+            raise ValidationException(
+                detail="NUL characters are not allowed",
+                extra=[{"key": None, "source": "body", "message": "NUL characters are not allowed"}],
+            )
         msgspec.json.decode(raw, type=target, strict=True)
     except msgspec.ValidationError as exc:
         raise ValidationException(

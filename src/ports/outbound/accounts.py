@@ -51,6 +51,8 @@ class AuthSession:
     created_at: datetime
     last_seen_at: datetime
     authenticated_at: datetime
+    second_factor_at: datetime | None
+    """Set only when this session was established (or re-authenticated) with a second factor."""
     revoked_at: datetime | None
     user_agent: str | None
     ip: str | None
@@ -58,7 +60,14 @@ class AuthSession:
 
 class SessionRepository(Protocol):
     async def add(
-        self, *, account_id: UUID, token_hash: str, now: datetime, user_agent: str | None, ip: str | None
+        self,
+        *,
+        account_id: UUID,
+        token_hash: str,
+        now: datetime,
+        user_agent: str | None,
+        ip: str | None,
+        second_factor: bool = False,
     ) -> AuthSession: ...
 
     async def by_token_hash(self, token_hash: str) -> tuple[AuthSession, Account] | None:
@@ -68,8 +77,6 @@ class SessionRepository(Protocol):
     async def list_live(self, account_id: UUID) -> Sequence[AuthSession]: ...
 
     async def touch(self, session_id: UUID, *, at: datetime) -> None: ...
-
-    async def reauthenticated(self, session_id: UUID, *, at: datetime) -> None: ...
 
     async def revoke(self, session_id: UUID, *, account_id: UUID, at: datetime) -> bool:
         """Revoke one of `account_id`'s sessions; False if it is not theirs or already revoked."""
@@ -81,7 +88,9 @@ class SessionRepository(Protocol):
 class CodeRepository(Protocol):
     """One current code per (account, purpose); `IssuedCode.subject` is the account id as text."""
 
-    async def get(self, account_id: UUID, purpose: str) -> IssuedCode | None: ...
+    async def get(self, account_id: UUID, purpose: str, *, for_update: bool = False) -> IssuedCode | None:
+        """`for_update` locks the row, so concurrent checks of one code are counted one after another."""
+        ...
 
     async def put(self, account_id: UUID, code: IssuedCode) -> None:
         """Insert or replace the account's code for that purpose (a resend invalidates the old code)."""

@@ -107,7 +107,7 @@ def principal_of(account: Account, session: AuthSession) -> Principal:
         role=Role(account.role),
         session_id=session.id,
         authenticated_at=session.authenticated_at,
-        second_factor=account.totp_enabled_at is not None,
+        second_factor=session.second_factor_at is not None,
     )
 
 
@@ -169,6 +169,11 @@ async def sign_up(deps: Deps, *, email: str, password: str, client: Client | Non
             except ConflictError:  # a concurrent sign-up won the race: answer as for an existing email
                 account = await uow.accounts.by_email(email)
         if account is not None and account.email_verified_at is None:
+            # Whoever signs up last sets the password of an unverified account, so someone who registered
+            # another person's address first cannot keep a password on the account that person verifies.
+            locked = await uow.accounts.get(account.id, for_update=True)
+            if locked is not None and locked.email_verified_at is None:
+                await uow.accounts.save(replace(locked, password_hash=password_hash))
             await issue_emailed_code(deps, uow, account, CodePurpose.EMAIL_VERIFICATION)
         await uow.security_log.record("sign_up", at=deps.clock.now(), email=email, ip=client.ip if client else None)
         await uow.commit()
@@ -193,7 +198,8 @@ async def check_emailed_code(
     await throttle_check(auth.limiter, (CODE_CHECK, email), (CODE_CHECK_BY_ADDRESS, ip))
     async with deps.uow() as uow:
         account = await uow.accounts.by_email(email)
-        issued: IssuedCode | None = await uow.codes.get(account.id, purpose) if account else None
+        # Locked: concurrent guesses at one code are counted one after another (3 tries means 3).
+        issued: IssuedCode | None = await uow.codes.get(account.id, purpose, for_update=True) if account else None
         result = check_code(issued, code, key=auth.code_key, now=deps.clock.now(), policy=auth.code_policy)
         if result.updated is not None and account is not None:
             await uow.codes.put(account.id, result.updated)
@@ -215,8 +221,10 @@ async def verify_email(deps: Deps, *, email: str, code: str, client: Client | No
         deps, email=email, code=code, purpose=CodePurpose.EMAIL_VERIFICATION, client=client
     )
     async with deps.uow() as uow:
-        await uow.accounts.save(replace(account, email_verified_at=deps.clock.now()))
-        await uow.security_log.record("email_verified", at=deps.clock.now(), account_id=account.id)
+        current = await uow.accounts.get(account.id, for_update=True)  # never save a stale snapshot
+        if current is not None:
+            await uow.accounts.save(replace(current, email_verified_at=current.email_verified_at or deps.clock.now()))
+            await uow.security_log.record("email_verified", at=deps.clock.now(), account_id=account.id)
         await uow.commit()
 
 
@@ -257,6 +265,7 @@ async def sign_in(
         password_ok = await verify_password_of(deps, account, password)
 
         failure: Exception | None = None
+        with_second_factor = False
         if not password_ok or account is None:
             failure = InvalidCredentials()
         elif account.email_verified_at is None:
@@ -266,6 +275,18 @@ async def sign_in(
                 failure = SecondFactorRequired()
             elif not await second_factor_ok(deps, uow, account, second_factor):
                 failure = InvalidCredentials()
+            else:
+                with_second_factor = True
+        if failure is None and account is not None:
+            # Lock and re-read: a second factor enabled while we hashed must be honoured, and later writes
+            # must not overwrite what the second-factor check just stored.
+            locked = await uow.accounts.get(account.id, for_update=True)
+            if locked is None or not locked.active:
+                failure = InvalidCredentials()
+            elif locked.totp_enabled_at is not None and not with_second_factor:
+                failure = SecondFactorRequired()
+            else:
+                account = locked
 
         if failure is not None:
             await uow.security_log.record(
@@ -292,7 +313,7 @@ async def sign_in(
             old = await uow.sessions.by_token_hash(token_hash(replaces_token))
             if old is not None:
                 await uow.sessions.revoke(old[0].id, account_id=old[0].account_id, at=now)
-        new = await open_session(deps, uow, account, client)
+        new = await open_session(deps, uow, account, client, second_factor=with_second_factor)
         await uow.security_log.record(
             "sign_in_succeeded", at=now, account_id=account.id, ip=client.ip, user_agent=client.user_agent
         )
@@ -301,8 +322,11 @@ async def sign_in(
     return new
 
 
-async def open_session(deps: Deps, uow: UnitOfWork, account: Account, client: Client) -> NewSession:
-    """A fresh session (new random token) for `account`; callers revoke whatever it replaces."""
+async def open_session(
+    deps: Deps, uow: UnitOfWork, account: Account, client: Client, *, second_factor: bool = False
+) -> NewSession:
+    """A fresh session (new random token) for `account`; callers revoke whatever it replaces.
+    `second_factor` says whether it was established with one (staff routes require that)."""
     token = auth_services(deps).random.token(SESSION_TOKEN_BYTES)
     session = await uow.sessions.add(
         account_id=account.id,
@@ -310,6 +334,7 @@ async def open_session(deps: Deps, uow: UnitOfWork, account: Account, client: Cl
         now=deps.clock.now(),
         user_agent=client.user_agent,
         ip=client.ip,
+        second_factor=second_factor,
     )
     return NewSession(token=token, principal=principal_of(account, session))
 

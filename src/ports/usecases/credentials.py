@@ -23,6 +23,7 @@ from domain.totp import (
 from ports.outbound.accounts import Account
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import (
+    CODE_CHECK,
     RESET_REQUEST_BY_ADDRESS,
     SIGN_IN,
     Client,
@@ -39,7 +40,14 @@ from ports.usecases.auth import (
     verify_password_of,
 )
 from ports.usecases.deps import Deps
-from ports.usecases.errors import Forbidden, InvalidCode, InvalidCredentials, InvalidInput, StepUpRequired
+from ports.usecases.errors import (
+    Forbidden,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidInput,
+    SecondFactorRequired,
+    StepUpRequired,
+)
 
 TOTP_ISSUER = "Tenure"
 TOTP_SECRET_BYTES = 20
@@ -58,7 +66,7 @@ class SecondFactorEnabled:
     session: NewSession
 
 
-def _require_recent_authentication(deps: Deps, principal: Principal) -> None:
+def require_recent_authentication(deps: Deps, principal: Principal) -> None:
     if not step_up_fresh(principal.authenticated_at, deps.clock.now(), auth_services(deps).session_policy):
         raise StepUpRequired()
 
@@ -78,35 +86,70 @@ async def _new_backup_codes(deps: Deps, uow: UnitOfWork, account: Account) -> li
     return codes
 
 
-async def _rotate(deps: Deps, uow: UnitOfWork, account: Account, client: Client) -> NewSession:
-    """Replace the caller's session with a fresh one and end every other session of the account."""
-    await uow.sessions.revoke_all(account.id, at=deps.clock.now())
-    return await open_session(deps, uow, account, client)
+async def _rotate(
+    deps: Deps, uow: UnitOfWork, account: Account, client: Client, *, second_factor: bool, keep_others: bool = False
+) -> NewSession:
+    """Replace the caller's session with a fresh one (new token); unless `keep_others`, end the account's
+    other sessions too."""
+    if not keep_others:
+        await uow.sessions.revoke_all(account.id, at=deps.clock.now())
+    return await open_session(deps, uow, account, client, second_factor=second_factor)
 
 
-async def step_up(deps: Deps, principal: Principal, *, password: str, second_factor: str | None = None) -> None:
-    """Re-authenticate within a session (for sensitive changes). Failures count like failed sign-ins."""
+async def _require_second_factor(deps: Deps, uow: UnitOfWork, account: Account, submitted: str | None) -> None:
+    """Accounts with TOTP prove it again (a code or a backup code) for changes to how they sign in. Wrong codes
+    count towards the same back-off as codes everywhere else."""
+    if account.totp_enabled_at is None:
+        return
+    limiter = auth_services(deps).limiter
+    await throttle_check(limiter, (CODE_CHECK, account.email))
+    if not submitted:
+        raise SecondFactorRequired()
+    if not await second_factor_ok(deps, uow, account, submitted):
+        await uow.commit()  # keep the used-step bookkeeping of a partly valid attempt
+        await count_failure(limiter, (CODE_CHECK, account.email))
+        raise InvalidCode()
+
+
+async def step_up(
+    deps: Deps,
+    principal: Principal,
+    *,
+    password: str,
+    second_factor: str | None = None,
+    client: Client | None = None,
+) -> NewSession:
+    """Re-authenticate within a session (for sensitive changes). Success replaces the session with a fresh
+    one (new token); other sessions stay. Failures count like failed sign-ins."""
     auth = auth_services(deps)
     await throttle_check(auth.limiter, (SIGN_IN, principal.email))
     async with deps.uow() as uow:
         account = await _account(uow, principal)
         ok = await verify_password_of(deps, account, password)
+        with_second_factor = False
         if ok and account.totp_enabled_at is not None:
-            ok = bool(second_factor) and await second_factor_ok(deps, uow, account, second_factor or "")
+            ok = with_second_factor = bool(second_factor) and await second_factor_ok(
+                deps, uow, account, second_factor or ""
+            )
+        session = None
         if ok:
-            await uow.sessions.reauthenticated(principal.session_id, at=deps.clock.now())
+            await uow.sessions.revoke(principal.session_id, account_id=account.id, at=deps.clock.now())
+            session = await _rotate(
+                deps, uow, account, client or Client(), second_factor=with_second_factor, keep_others=True
+            )
         await uow.security_log.record(
             "step_up_succeeded" if ok else "step_up_failed", at=deps.clock.now(), account_id=account.id
         )
         await uow.commit()
-    if not ok:
+    if session is None:
         await count_failure(auth.limiter, (SIGN_IN, principal.email))
         raise InvalidCredentials()
+    return session
 
 
 async def start_totp_enrolment(deps: Deps, principal: Principal) -> TotpEnrolment:
     """Store a new, not yet enabled, TOTP secret (sealed at rest) and return it for the authenticator app."""
-    _require_recent_authentication(deps, principal)
+    require_recent_authentication(deps, principal)
     auth = auth_services(deps)
     async with deps.uow() as uow:
         account = await _account(uow, principal)
@@ -126,20 +169,22 @@ async def confirm_totp(
     deps: Deps, principal: Principal, *, code: str, client: Client | None = None
 ) -> SecondFactorEnabled:
     """Enable TOTP once the member proves their app works; returns 10 single-use backup codes (shown once)."""
-    _require_recent_authentication(deps, principal)
+    require_recent_authentication(deps, principal)
     auth = auth_services(deps)
     async with deps.uow() as uow:
         account = await _account(uow, principal)
         if account.totp_enabled_at is not None or account.totp_secret_sealed is None:
             raise InvalidInput("start an enrolment first")
         secret = auth.box.open(account.totp_secret_sealed, context=f"totp:{account.id}")
+        await throttle_check(auth.limiter, (CODE_CHECK, account.email))
         check = verify_totp(secret, code.strip(), now=deps.clock.now(), last_used_step=None)
         if not check.ok:
+            await count_failure(auth.limiter, (CODE_CHECK, account.email))
             raise InvalidCode()
         account = replace(account, totp_enabled_at=deps.clock.now(), totp_last_step=check.step)
         await uow.accounts.save(account)
         backup_codes = await _new_backup_codes(deps, uow, account)
-        session = await _rotate(deps, uow, account, client or Client())
+        session = await _rotate(deps, uow, account, client or Client(), second_factor=True)
         await uow.security_log.record("second_factor_enabled", at=deps.clock.now(), account_id=account.id)
         await uow.commit()
     return SecondFactorEnabled(backup_codes=backup_codes, session=session)
@@ -147,25 +192,31 @@ async def confirm_totp(
 
 async def disable_totp(deps: Deps, principal: Principal, *, code: str) -> None:
     """Members may switch the second factor off with a current code; staff must keep it."""
-    _require_recent_authentication(deps, principal)
+    require_recent_authentication(deps, principal)
     if is_staff(principal.role):
         raise Forbidden("staff accounts must keep a second factor")
     async with deps.uow() as uow:
         account = await _account(uow, principal)
-        if account.totp_enabled_at is None or not await second_factor_ok(deps, uow, account, code):
-            raise InvalidCode()
+        if account.totp_enabled_at is None:
+            raise InvalidInput("two-factor authentication is not enabled")
+        await _require_second_factor(deps, uow, account, code)
+        account = await _account(uow, principal)  # re-read: the check stored the used time step
         await uow.accounts.save(replace(account, totp_secret_sealed=None, totp_enabled_at=None, totp_last_step=None))
         await uow.backup_codes.replace_all(account.id, [], at=deps.clock.now())
         await uow.security_log.record("second_factor_disabled", at=deps.clock.now(), account_id=account.id)
         await uow.commit()
 
 
-async def regenerate_backup_codes(deps: Deps, principal: Principal) -> list[str]:
-    _require_recent_authentication(deps, principal)
+async def regenerate_backup_codes(deps: Deps, principal: Principal, *, code: str) -> list[str]:
+    """New backup codes replace the old ones; it takes a current TOTP or backup code, so a stolen cookie
+    alone can never mint a lasting way around the second factor."""
+    require_recent_authentication(deps, principal)
     async with deps.uow() as uow:
         account = await _account(uow, principal)
         if account.totp_enabled_at is None:
             raise InvalidInput("enable two-factor authentication first")
+        await _require_second_factor(deps, uow, account, code)
+        account = await _account(uow, principal)
         codes = await _new_backup_codes(deps, uow, account)
         await uow.security_log.record("backup_codes_regenerated", at=deps.clock.now(), account_id=account.id)
         await uow.commit()
@@ -182,9 +233,16 @@ def _check_new_password(deps: Deps, password: str, email: str) -> None:
 
 
 async def change_password(
-    deps: Deps, principal: Principal, *, current: str, new: str, client: Client | None = None
+    deps: Deps,
+    principal: Principal,
+    *,
+    current: str,
+    new: str,
+    second_factor: str | None = None,
+    client: Client | None = None,
 ) -> NewSession:
-    """The current password is the step-up. Success rotates this session and ends all others."""
+    """The current password (and the second factor, if enabled) is the step-up. Success rotates this session
+    and ends all others."""
     auth = auth_services(deps)
     await throttle_check(auth.limiter, (SIGN_IN, principal.email))
     _check_new_password(deps, new, principal.email)
@@ -196,9 +254,12 @@ async def change_password(
             await uow.commit()
             await count_failure(auth.limiter, (SIGN_IN, principal.email))
             raise InvalidCredentials()
-        account = replace(account, password_hash=new_hash)
+        await _require_second_factor(deps, uow, account, second_factor)
+        account = replace(await _account(uow, principal), password_hash=new_hash)
         await uow.accounts.save(account)
-        session = await _rotate(deps, uow, account, client or Client())
+        session = await _rotate(
+            deps, uow, account, client or Client(), second_factor=account.totp_enabled_at is not None
+        )
         await uow.security_log.record("password_changed", at=deps.clock.now(), account_id=account.id)
         await uow.commit()
     return session
@@ -238,3 +299,4 @@ async def reset_password(deps: Deps, *, email: str, code: str, new_password: str
         await uow.sessions.revoke_all(fresh.id, at=now)
         await uow.security_log.record("password_reset", at=now, account_id=fresh.id)
         await uow.commit()
+    await auth.limiter.success(SIGN_IN, email)  # whoever proved the address may sign in again at once
