@@ -1,0 +1,415 @@
+"""`PaymentGateway` over the stripe SDK (async methods, `stripe.HTTPXClient`).
+
+Shapes follow the API version stripe-python pins: an invoice's subscription is at
+`parent.subscription_details.subscription`, its payments hang off `invoice_payments` (→ payment intent → latest
+charge), the billing period is on the subscription items and the paid time is `status_transitions.paid_at`.
+
+No automatic network retries (`max_network_retries=0`): callers retry with the same idempotency key when they get
+`ComponentUnavailable`. Neither the API key nor any card data is ever logged or put into an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import stripe
+
+from domain.money import Money
+from ports.outbound.errors import ComponentUnavailable
+from ports.outbound.payments import (
+    CheckoutSession,
+    Page,
+    PaymentProviderError,
+    PortalLink,
+    ProviderEvent,
+    ProviderInvoice,
+    ProviderRefund,
+    ProviderSubscription,
+)
+
+log = logging.getLogger(__name__)
+COMPONENT = "payments"
+MEMBERSHIP_KEY = "membership_id"
+Json = dict[str, Any]
+T = TypeVar("T")
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value is not None else None
+
+
+def _required_time(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def _id(value: Any) -> str | None:
+    """An id field that may have been expanded into an object."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return str(value["id"])
+    return str(value)
+
+
+def _money(cents: Any, currency: Any) -> Money:
+    return Money(cents=int(cents or 0), currency=str(currency or "usd").upper())
+
+
+def _dict(obj: Any) -> Json:
+    data: Json = obj.to_dict()
+    return data
+
+
+class StripePaymentGateway:
+    def __init__(self, api_key: str, *, api_base: str | None = None, timeout_s: float = 10) -> None:
+        self._http = stripe.HTTPXClient(timeout=timeout_s)
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base or stripe.DEFAULT_API_BASE},
+            max_network_retries=0,
+            http_client=self._http,
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return "StripePaymentGateway()"
+
+    async def close(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
+    # ---- error mapping ----------------------------------------------------------------------------------
+
+    async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            log.warning("stripe %s unavailable: %s", what, type(exc).__name__)
+            raise ComponentUnavailable(COMPONENT, f"{what}: {type(exc).__name__}") from exc
+        except stripe.StripeError as exc:
+            status = exc.http_status
+            if status is None or status >= 500 or status == 429:
+                log.warning("stripe %s unavailable: status %s", what, status)
+                raise ComponentUnavailable(COMPONENT, f"{what}: status {status}") from exc
+            code = exc.code if isinstance(exc.code, str) else None
+            message = exc.user_message or type(exc).__name__
+            raise PaymentProviderError(f"{what}: {message}", status=status, code=code) from exc
+
+    # ---- mapping ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _session(raw: Json) -> CheckoutSession:
+        metadata = raw.get("metadata") or {}
+        total = raw.get("amount_total")
+        return CheckoutSession(
+            id=raw["id"],
+            url=raw.get("url"),
+            status=raw.get("status") or "open",
+            payment_status=raw.get("payment_status") or "unpaid",
+            membership_id=metadata.get(MEMBERSHIP_KEY),
+            customer_id=_id(raw.get("customer")),
+            subscription_id=_id(raw.get("subscription")),
+            invoice_id=_id(raw.get("invoice")),
+            amount_total=_money(total, raw.get("currency")) if total is not None else None,
+            expires_at=_required_time(raw["expires_at"]),
+        )
+
+    @staticmethod
+    def _subscription(raw: Json) -> ProviderSubscription:
+        items = (raw.get("items") or {}).get("data") or []
+        starts = [i["current_period_start"] for i in items if i.get("current_period_start") is not None]
+        ends = [i["current_period_end"] for i in items if i.get("current_period_end") is not None]
+        pause = raw.get("pause_collection")
+        return ProviderSubscription(
+            id=raw["id"],
+            status=raw["status"],
+            customer_id=_id(raw.get("customer")),
+            cancel_at_period_end=bool(raw.get("cancel_at_period_end")),
+            cancel_at=_time(raw.get("cancel_at")),
+            current_period_start=_time(min(starts)) if starts else None,
+            current_period_end=_time(min(ends)) if ends else None,
+            collection_paused=bool(pause),
+            pause_behavior=pause.get("behavior") if pause else None,
+            ended_at=_time(raw.get("ended_at")),
+            membership_id=(raw.get("metadata") or {}).get(MEMBERSHIP_KEY),
+        )
+
+    async def _invoice(self, raw: Json) -> ProviderInvoice:
+        parent = raw.get("parent") or {}
+        details = parent.get("subscription_details") or {}
+        currency = raw.get("currency")
+        transitions = raw.get("status_transitions") or {}
+        intent_id, charge_id = await self._payment_of(raw)
+        return ProviderInvoice(
+            id=raw["id"],
+            subscription_id=_id(details.get("subscription")),
+            customer_id=_id(raw.get("customer")),
+            status=raw["status"],
+            amount_due=_money(raw.get("amount_due"), currency),
+            amount_paid=_money(raw.get("amount_paid"), currency),
+            created_at=_required_time(raw["created"]),
+            # Automatically charged invoices have no due_date: they fall due when finalized.
+            due_at=_required_time(raw.get("due_date") or transitions.get("finalized_at") or raw["created"]),
+            paid_at=_time(transitions.get("paid_at")),
+            billing_reason=raw.get("billing_reason"),
+            payment_intent_id=intent_id,
+            charge_id=charge_id,
+            period_start=_time(raw.get("period_start")),
+            period_end=_time(raw.get("period_end")),
+            attempt_count=int(raw.get("attempt_count") or 0),
+            next_attempt_at=_time(raw.get("next_payment_attempt")),
+            hosted_invoice_url=raw.get("hosted_invoice_url"),
+        )
+
+    async def _payment_of(self, invoice: Json) -> tuple[str | None, str | None]:
+        """invoice → invoice_payments → payment intent → latest charge.
+
+        Uses the expanded `payments` list when the invoice was fetched with it, else lists the invoice payments.
+        Of several payments the paid one wins, then the default one, then the newest.
+        """
+        expanded = invoice.get("payments")
+        if isinstance(expanded, dict) and isinstance(expanded.get("data"), list) and not expanded.get("has_more"):
+            rows: list[Json] = expanded["data"]
+        else:
+            listed = await self._call(
+                "list invoice payments",
+                self._client.v1.invoice_payments.list_async(params={"invoice": invoice["id"], "limit": 100}),
+            )
+            rows = [_dict(p) for p in listed.data]
+        rows = [r for r in rows if (r.get("payment") or {}).get("payment_intent")]
+        if not rows:
+            return None, None
+        best = max(rows, key=lambda r: (r.get("status") == "paid", bool(r.get("is_default")), r.get("created") or 0))
+        intent_id = _id(best["payment"]["payment_intent"])
+        if intent_id is None:
+            return None, None
+        intent = _dict(
+            await self._call("get payment intent", self._client.v1.payment_intents.retrieve_async(intent_id))
+        )
+        return intent_id, _id(intent.get("latest_charge"))
+
+    # ---- checkout ---------------------------------------------------------------------------------------
+
+    async def create_joining_checkout(
+        self,
+        *,
+        membership_id: str,
+        customer_email: str,
+        monthly_dues: Money,
+        joining_fee: Money,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        if joining_fee.currency != monthly_dues.currency:
+            raise ValueError("joining fee and dues must share a currency")
+        remainder = joining_fee.cents - monthly_dues.cents
+        if monthly_dues.cents <= 0 or remainder < 0:
+            raise ValueError("joining fee must be at least the (positive) monthly dues")
+        currency = monthly_dues.currency.lower()
+        metadata = {MEMBERSHIP_KEY: membership_id}
+        line_items: list[Json] = [
+            {
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": monthly_dues.cents,
+                    "recurring": {"interval": "month"},
+                    "product_data": {"name": "Monthly dues"},
+                },
+                "quantity": 1,
+            }
+        ]
+        if remainder > 0:
+            line_items.append(
+                {
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": remainder,
+                        "product_data": {"name": "Joining fee (beyond the first month's dues)"},
+                    },
+                    "quantity": 1,
+                }
+            )
+        params: Any = {
+            "mode": "subscription",
+            "payment_method_types": ["card"],
+            "customer_email": customer_email,
+            "client_reference_id": membership_id,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+            "subscription_data": {"metadata": metadata},
+            "line_items": line_items,
+        }
+        session = await self._call(
+            "create checkout session",
+            self._client.v1.checkout.sessions.create_async(params=params, options={"idempotency_key": idempotency_key}),
+        )
+        return self._session(_dict(session))
+
+    async def get_checkout_session(self, session_id: str) -> CheckoutSession:
+        session = await self._call("get checkout session", self._client.v1.checkout.sessions.retrieve_async(session_id))
+        return self._session(_dict(session))
+
+    async def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+        session = await self._call(
+            "expire checkout session",
+            self._client.v1.checkout.sessions.expire_async(session_id, options={"idempotency_key": idempotency_key}),
+        )
+        return self._session(_dict(session))
+
+    # ---- invoices ---------------------------------------------------------------------------------------
+
+    async def get_invoice(self, invoice_id: str) -> ProviderInvoice:
+        invoice = await self._call(
+            "get invoice", self._client.v1.invoices.retrieve_async(invoice_id, params={"expand": ["payments"]})
+        )
+        return await self._invoice(_dict(invoice))
+
+    async def list_invoices(
+        self,
+        *,
+        subscription_id: str | None = None,
+        customer_id: str | None = None,
+        created_after: datetime | None = None,
+        limit: int = 20,
+        starting_after: str | None = None,
+    ) -> Page[ProviderInvoice]:
+        if (subscription_id is None) == (customer_id is None):
+            raise ValueError("exactly one of subscription_id / customer_id is required")
+        params: Any = {"limit": limit}
+        if subscription_id:
+            params["subscription"] = subscription_id
+        if customer_id:
+            params["customer"] = customer_id
+        if created_after is not None:
+            params["created"] = {"gte": int(created_after.timestamp())}
+        if starting_after:
+            params["starting_after"] = starting_after
+        params["expand"] = ["data.payments"]
+        page = await self._call("list invoices", self._client.v1.invoices.list_async(params=params))
+        items = [await self._invoice(_dict(i)) for i in page.data]
+        return Page(
+            items=tuple(items),
+            has_more=bool(page.has_more),
+            next_cursor=items[-1].id if items and page.has_more else None,
+        )
+
+    # ---- subscriptions ----------------------------------------------------------------------------------
+
+    async def get_subscription(self, subscription_id: str) -> ProviderSubscription:
+        sub = await self._call("get subscription", self._client.v1.subscriptions.retrieve_async(subscription_id))
+        return self._subscription(_dict(sub))
+
+    async def _update_subscription(
+        self, what: str, subscription_id: str, params: Any, key: str
+    ) -> ProviderSubscription:
+        sub = await self._call(
+            what,
+            self._client.v1.subscriptions.update_async(
+                subscription_id, params=params, options={"idempotency_key": key}
+            ),
+        )
+        return self._subscription(_dict(sub))
+
+    async def set_cancel_at_period_end(
+        self, subscription_id: str, *, on: bool, idempotency_key: str
+    ) -> ProviderSubscription:
+        return await self._update_subscription(
+            "set cancel at period end", subscription_id, {"cancel_at_period_end": on}, idempotency_key
+        )
+
+    async def pause_collection(
+        self, subscription_id: str, *, idempotency_key: str, behavior: str = "void"
+    ) -> ProviderSubscription:
+        return await self._update_subscription(
+            "pause collection", subscription_id, {"pause_collection": {"behavior": behavior}}, idempotency_key
+        )
+
+    async def resume_collection(self, subscription_id: str, *, idempotency_key: str) -> ProviderSubscription:
+        return await self._update_subscription(
+            "resume collection", subscription_id, {"pause_collection": ""}, idempotency_key
+        )
+
+    async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> ProviderSubscription:
+        sub = await self._call(
+            "cancel subscription",
+            self._client.v1.subscriptions.cancel_async(subscription_id, options={"idempotency_key": idempotency_key}),
+        )
+        return self._subscription(_dict(sub))
+
+    # ---- refunds, portal, events ------------------------------------------------------------------------
+
+    async def refund_payment(
+        self,
+        *,
+        charge_id: str | None = None,
+        payment_intent_id: str | None = None,
+        amount: Money | None = None,
+        idempotency_key: str,
+    ) -> ProviderRefund:
+        if (charge_id is None) == (payment_intent_id is None):
+            raise ValueError("exactly one of charge_id / payment_intent_id is required")
+        params: Any = {"charge": charge_id} if charge_id else {"payment_intent": payment_intent_id}
+        if amount is not None:
+            if amount.cents <= 0:
+                raise ValueError("refund amount must be positive")
+            params["amount"] = amount.cents
+        refund = _dict(
+            await self._call(
+                "create refund",
+                self._client.v1.refunds.create_async(params=params, options={"idempotency_key": idempotency_key}),
+            )
+        )
+        return ProviderRefund(
+            id=refund["id"],
+            amount=_money(refund.get("amount"), refund.get("currency")),
+            status=refund.get("status") or "pending",
+            charge_id=_id(refund.get("charge")),
+            payment_intent_id=_id(refund.get("payment_intent")),
+            created_at=_required_time(refund["created"]),
+        )
+
+    async def create_billing_portal_link(
+        self, *, customer_id: str, return_url: str, idempotency_key: str
+    ) -> PortalLink:
+        portal = _dict(
+            await self._call(
+                "create billing portal session",
+                self._client.v1.billing_portal.sessions.create_async(
+                    params={"customer": customer_id, "return_url": return_url},
+                    options={"idempotency_key": idempotency_key},
+                ),
+            )
+        )
+        return PortalLink(id=portal["id"], url=portal["url"])
+
+    async def list_events(
+        self,
+        *,
+        created_after: datetime,
+        types: Sequence[str] = (),
+        limit: int = 100,
+        starting_after: str | None = None,
+    ) -> Page[ProviderEvent]:
+        params: Any = {"created": {"gte": int(created_after.timestamp())}, "limit": limit}
+        if types:
+            params["types"] = list(types)
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = await self._call("list events", self._client.v1.events.list_async(params=params))
+        items = []
+        for event in page.data:
+            raw = _dict(event)
+            obj = (raw.get("data") or {}).get("object") or {}
+            items.append(
+                ProviderEvent(
+                    id=raw["id"], type=raw["type"], created_at=_required_time(raw["created"]), object_id=obj.get("id")
+                )
+            )
+        return Page(
+            items=tuple(items),
+            has_more=bool(page.has_more),
+            next_cursor=items[-1].id if items and page.has_more else None,
+        )
