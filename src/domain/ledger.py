@@ -126,10 +126,11 @@ class JournalEntry:
     def net_effect(self, account: Account, currency: str = DEFAULT_CURRENCY) -> Money:
         """How this entry changes ``account``'s balance (normal side), e.g. a commit's effect on the fund."""
         signed = sum(p.signed_cents for p in self.postings if p.account is account and p.amount.currency == currency)
-        return Money(cents=_normal(account, signed), currency=currency)
+        return Money(cents=normal_balance(account, signed), currency=currency)
 
 
-def _normal(account: Account, debit_positive_cents: int) -> int:
+def normal_balance(account: Account, debit_positive_cents: int) -> int:
+    """A debit-positive amount expressed on the account's normal side (liabilities and revenue flip sign)."""
     return debit_positive_cents if account in DEBIT_NORMAL else -debit_positive_cents
 
 
@@ -163,7 +164,7 @@ class Ledger:
             balances[key] = balances.get(key, 0) + posting.signed_cents
         if entry.kind is EntryKind.COMMIT:
             for currency in {p.amount.currency for p in entry.postings}:
-                fund_after = _normal(Account.FUND, balances.get((Account.FUND, currency), 0))
+                fund_after = normal_balance(Account.FUND, balances.get((Account.FUND, currency), 0))
                 if fund_after < 0:
                     fund_before = self.balance(Account.FUND, currency)
                     raise FundWouldGoNegative(f"{entry.reference}: commit exceeds the fund ({fund_before})")
@@ -189,7 +190,7 @@ class Ledger:
 
     def balance(self, account: Account, currency: str = DEFAULT_CURRENCY) -> Money:
         """Balance on the account's normal side (may be negative, e.g. a fund drained by refunds)."""
-        return Money(cents=_normal(account, self._balances.get((account, currency), 0)), currency=currency)
+        return Money(cents=normal_balance(account, self._balances.get((account, currency), 0)), currency=currency)
 
     @property
     def fund(self) -> Money:

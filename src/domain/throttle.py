@@ -83,13 +83,23 @@ def check(state: ThrottleState, *, now: datetime, policy: ThrottlePolicy) -> Thr
     return ThrottleDecision(allowed=True, retry_after=None)
 
 
-def _window_expired(state: ThrottleState, now: datetime, policy: ThrottlePolicy) -> bool:
+def forget_at(state: ThrottleState, policy: ThrottlePolicy) -> datetime | None:
+    """When a store may drop `state`: a window after the later of its window start and its lockout end.
+
+    From then on `record_failure` starts a fresh window and `check` allows, exactly as for an unknown key, so
+    dropping the state changes nothing (adapters use it for Redis TTLs and in-memory sweeping).
+    """
     if state.window_started_at is None:
-        return True
+        return None
     quiet_since = ensure_utc(state.window_started_at, "window_started_at")
     if state.locked_until is not None:
         quiet_since = max(quiet_since, ensure_utc(state.locked_until, "locked_until"))
-    return now >= quiet_since + policy.window
+    return quiet_since + policy.window
+
+
+def _window_expired(state: ThrottleState, now: datetime, policy: ThrottlePolicy) -> bool:
+    expires = forget_at(state, policy)
+    return expires is None or now >= expires
 
 
 def record_failure(state: ThrottleState, *, now: datetime, policy: ThrottlePolicy) -> ThrottleState:

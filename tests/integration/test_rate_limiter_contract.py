@@ -15,11 +15,11 @@ from datetime import timedelta
 import pytest
 from redis.asyncio import Redis
 
-from adapters.ratelimit import forget_at, memory
+from adapters.ratelimit import memory
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis import RedisRateLimiter, decode_state
 from domain import throttle
-from domain.throttle import ThrottlePolicy, ThrottleState
+from domain.throttle import ThrottlePolicy, ThrottleState, forget_at
 from ports.outbound.errors import ComponentUnavailable
 from ports.outbound.rate_limit import Limit, RateLimiter
 from tests import services

@@ -3,9 +3,9 @@
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from adapters.ratelimit import forget_at, policy_for
+from adapters.ratelimit import policy_for
 from domain import throttle
-from domain.throttle import ThrottlePolicy, ThrottleState
+from domain.throttle import ThrottlePolicy, ThrottleState, forget_at
 from ports.outbound.rate_limit import Limit
 
 SWEEP_EVERY = 1024

@@ -18,9 +18,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
-from adapters.ratelimit import forget_at, policy_for
+from adapters.ratelimit import policy_for
 from domain import throttle
-from domain.throttle import ThrottlePolicy, ThrottleState
+from domain.throttle import ThrottlePolicy, ThrottleState, forget_at
 from ports.outbound.errors import ComponentUnavailable
 from ports.outbound.rate_limit import Limit
 

@@ -9,12 +9,8 @@ from uuid_utils.compat import uuid7
 from adapters.sql import models
 from adapters.sql.engine import dialect_insert
 from domain.errors import FundWouldGoNegative, LedgerConflict
-from domain.ledger import DEBIT_NORMAL, Account, EntryKind, JournalEntry, Posting, Side
+from domain.ledger import Account, EntryKind, JournalEntry, Posting, Side, normal_balance
 from domain.money import Money
-
-
-def _normal(account: Account, debit_balance_cents: int) -> int:
-    return debit_balance_cents if account in DEBIT_NORMAL else -debit_balance_cents
 
 
 class SqlLedgerRepository:
@@ -52,7 +48,11 @@ class SqlLedgerRepository:
                 )
             )
             after = await self._add_to_balance(posting)
-            if entry.kind is EntryKind.COMMIT and posting.account is Account.FUND and _normal(Account.FUND, after) < 0:
+            if (
+                entry.kind is EntryKind.COMMIT
+                and posting.account is Account.FUND
+                and normal_balance(Account.FUND, after) < 0
+            ):
                 raise FundWouldGoNegative(f"{entry.reference}: commit exceeds the fund")
         await self._session.flush()
         return True
@@ -79,7 +79,7 @@ class SqlLedgerRepository:
                 models.LedgerBalance.account == str(account), models.LedgerBalance.currency == currency
             )
         )
-        return Money(cents=_normal(account, int(cents or 0)), currency=currency)
+        return Money(cents=normal_balance(account, int(cents or 0)), currency=currency)
 
     async def entry(self, reference: str) -> JournalEntry | None:
         row = await self._session.scalar(select(models.LedgerEntry).where(models.LedgerEntry.reference == reference))

@@ -194,7 +194,6 @@ class AuthController(Controller):
     async def sign_in(
         self, request: Request[Any, Any, Any], data: JSONBody[SignIn], deps: NamedDependency[Deps]
     ) -> Response[SessionInfo]:
-        assert deps.auth is not None
         new = await auth.sign_in(
             deps,
             email=data.email,

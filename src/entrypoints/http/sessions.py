@@ -36,10 +36,8 @@ def session_cookie(token: str, *, max_age_s: int) -> Cookie:
 
 
 def clear_session_cookie(response: Response[Any]) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.cookies[-1].secure = True
-    response.cookies[-1].httponly = True
-    response.cookies[-1].samesite = "lax"
+    """Expire the cookie with the same attributes it was set with (a `__Host-` cookie must stay Secure)."""
+    response.set_cookie(session_cookie("", max_age_s=0))
 
 
 async def provide_principal(request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Principal:
