@@ -12,12 +12,14 @@ from typing import Any
 from redis.asyncio import Redis
 from saq import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from uuid_utils.compat import uuid7
 
 from adapters.email.sandbox import SandboxEmailSender
 from adapters.email.smtp import SmtpEmailSender
 from adapters.inprocess.runner import InProcessTaskRunner
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis import RedisRateLimiter
+from adapters.sandbox.payments import SandboxPaymentGateway
 from adapters.saq.queue import SaqTaskQueue, connect_queue, connect_redis
 from adapters.saq.worker import build_worker
 from adapters.security.crypto import AesGcmSecretBox, SystemRandom, derive_key
@@ -26,17 +28,23 @@ from adapters.sql.engine import create_engine, session_factory
 from adapters.sql.health import DatabaseProbe, MigrationsProbe
 from adapters.sql.migrations import head_revision
 from adapters.sql.unit_of_work import SqlUnitOfWork
+from adapters.stripe.events import StripeEventDecoder
+from adapters.stripe.gateway import StripePaymentGateway
 from adapters.stripe.signatures import StripeWebhookVerifier
 from adapters.system.clock import SystemClock
+from domain.rules import ProgramRules, RulesHistory
 from domain.sessions import SessionPolicy
 from entrypoints.settings import Settings
 from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
+from ports.outbound.payments import PaymentGateway
 from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import THROTTLE_POLICIES
-from ports.usecases.deps import AuthServices, Deps
+from ports.usecases.deps import AuthServices, BillingConfig, Deps
+from ports.usecases.payment_events import check_provider_dunning
 from ports.usecases.tasks import EVENT_HANDLERS, TASKS, TaskTable
+from ports.usecases.webhooks import receive_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +65,17 @@ class Container:
         return timedelta(seconds=self.settings.shutdown_grace_s)
 
     async def start(self) -> None:
-        """Open connections lazily; with the in-process backend, also start running jobs in this process."""
+        """Open connections lazily; with the in-process backend, also start running jobs in this process.
+        Refuses to start when the payment provider's dunning could cancel a member before our grace ends."""
+        if self.deps.payments is not None:
+            warning = await check_provider_dunning(self.deps)
+            if warning:
+                logger.warning(warning)
+        if isinstance(self.deps.payments, SandboxPaymentGateway):
+            try:  # events a crash kept from reaching the inbox; best effort (the database may be down)
+                await self.deps.payments.deliver_pending()
+            except Exception:
+                logger.warning("sandbox payment events could not be re-sent yet", exc_info=True)
         if self.saq is not None:
             await self.saq.queue.connect()
         if self.runner is not None:
@@ -74,6 +92,8 @@ class Container:
             steps.append(("queue", self.saq.queue.disconnect))
         if self.redis is not None:
             steps.append(("rate limiter", self.redis.aclose))
+        if isinstance(self.deps.payments, StripePaymentGateway):
+            steps.append(("payment provider", self.deps.payments.close))
         steps.append(("database", self.engine.dispose))
         for name, step in steps:
             try:
@@ -120,6 +140,12 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         return SqlUnitOfWork(sessions, clock=clock, on_events_committed=wake_outbox, email_hash_key=email_hash_key)
 
     redis = None if settings.queue_backend != "saq" else connect_redis(str(settings.redis_url))
+    verifier = StripeWebhookVerifier(stripe_webhook_secret(settings))
+    holder: list[Deps] = []
+
+    async def deliver_sandbox_event(body: bytes, headers: dict[str, str]) -> None:
+        await receive_webhook(holder[0], verifier, body=body, headers=headers)
+
     deps = Deps(
         uow=uow,
         tasks=tasks,
@@ -128,11 +154,41 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         event_handlers=EVENT_HANDLERS,
         auth=build_auth(settings, clock, redis),
         email=build_email(settings, sessions, clock, email_hash_key),
-        webhook_verifiers={"stripe": StripeWebhookVerifier(stripe_webhook_secret(settings))},
+        webhook_verifiers={"stripe": verifier},
+        payments=build_payments(settings, sessions, clock, deliver_sandbox_event),
+        payment_events=StripeEventDecoder(),
+        rules=RulesHistory.of(ProgramRules(launch_date=settings.launch_date)),
+        billing=BillingConfig(terms_version=settings.terms_version, public_url=settings.public_url),
+        new_id=uuid7,
     )
+    holder.append(deps)
     container = Container(settings=settings, deps=deps, engine=engine, table=table, runner=runner, saq=saq)
     container.redis = redis
     return container
+
+
+def build_payments(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    deliver: Callable[[bytes, dict[str, str]], Awaitable[None]],
+) -> PaymentGateway:
+    """Stripe when a key is configured (always in production), else the offline sandbox provider."""
+    if settings.stripe_secret_key:
+        return StripePaymentGateway(
+            settings.stripe_secret_key,
+            api_base=settings.stripe_api_base,
+            dunning_retry_days=settings.stripe_dunning_retry_days,
+            dunning_terminal_action=settings.stripe_dunning_terminal_action,
+        )
+    return SandboxPaymentGateway(
+        sessions,
+        clock,
+        production=settings.is_production,
+        webhook_secret=stripe_webhook_secret(settings),
+        deliver=deliver,
+        base_url=settings.public_url,
+    )
 
 
 def stripe_webhook_secret(settings: Settings) -> str:

@@ -50,6 +50,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     launch_date: date | None = None
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    """Only for tests against a local fake Stripe; production always talks to Stripe itself."""
+    stripe_dunning_retry_days: int | None = None
+    """The Stripe dashboard's "retry failed payments for N days" setting, stated by the operator (no API)."""
+    stripe_dunning_terminal_action: str = "unknown"
+    """What Stripe does after the last retry (dashboard): cancel | mark_unpaid | past_due."""
+    terms_version: str = "2026-11-01"
     plaid_client_id: str | None = None
     plaid_secret: str | None = None
     twilio_account_sid: str | None = None
@@ -124,6 +131,10 @@ def _convert(field: str, raw: str, annotation: Any) -> Any:
 
 def _cross_checks(s: Settings) -> list[str]:
     problems: list[str] = []
+    if s.stripe_dunning_terminal_action not in {"cancel", "mark_unpaid", "past_due", "unknown"}:
+        problems.append(f"{env_name('stripe_dunning_terminal_action')}: one of cancel, mark_unpaid, past_due, unknown")
+    if s.is_production and s.stripe_api_base:
+        problems.append(f"{env_name('stripe_api_base')}: only for tests; production talks to Stripe itself")
     if not 1 <= s.port <= 65535:
         problems.append(f"{env_name('port')}: must be between 1 and 65535")
     if s.argon2_memory_kib < 19456 or s.argon2_time_cost < 2:

@@ -408,8 +408,88 @@ async def test_checkout_controls_over_http(fake: FakeStripe, client: stripe.Stri
     assert fake.last_event("checkout.session.expired")["data"]["object"]["id"] == expired.id
     with pytest.raises(stripe.InvalidRequestError):
         await client.v1.checkout.sessions.expire_async(expired.id)
-    with pytest.raises(stripe.InvalidRequestError):
+    with pytest.raises(stripe.InvalidRequestError, match="recurring price"):
         await client.v1.checkout.sessions.create_async(params={**params, "mode": "payment"})
+    with pytest.raises(stripe.InvalidRequestError, match="mode"):
+        await client.v1.checkout.sessions.create_async(params={**params, "mode": "setup"})
+
+
+async def test_payment_mode_checkout_refunds_and_balance_conform_to_stripe(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    """A one-time card payment through Checkout (the retention prepayment), its refunds and its money movements."""
+    seen = Seen()
+    customer = seen(await client.v1.customers.create_async(params={"email": "ada@example.com"}))
+    metadata = {"membership_id": "mem_1", "purpose": "retention"}
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "customer": customer.id,
+        "payment_method_types": ["card"],
+        "success_url": "https://tenure.test/done",
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "line_items": [
+            {
+                "price_data": {"currency": "usd", "unit_amount": 30_000, "product_data": {"name": "Retention"}},
+                "quantity": 1,
+            }
+        ],
+    }
+    session = seen(await client.v1.checkout.sessions.create_async(params=params))
+    assert (session.mode, session.status, session.amount_total, session.payment_intent) == (
+        "payment",
+        "open",
+        30_000,
+        None,
+    )
+    for refused in ({"subscription_data": {"metadata": metadata}}, {"line_items": [{"price": _recurring(fake)}]}):
+        with pytest.raises(stripe.InvalidRequestError):
+            await client.v1.checkout.sessions.create_async(params={**params, **refused})
+    with pytest.raises(stripe.InvalidRequestError, match="payment_intent_data"):
+        await client.v1.checkout.sessions.create_async(
+            params={**params, "mode": "subscription", "line_items": [{"price": _recurring(fake)}]}
+        )
+
+    fake.complete_checkout(session.id, paid_at=T0)
+    paid = seen(await client.v1.checkout.sessions.retrieve_async(session.id))
+    assert (paid.status, paid.payment_status, paid.customer, paid.invoice) == ("complete", "paid", customer.id, None)
+    intent = seen(await client.v1.payment_intents.retrieve_async(paid.payment_intent))
+    assert (intent.status, intent.amount_received, intent.metadata.to_dict()) == ("succeeded", 30_000, metadata)
+    charge = seen(await client.v1.charges.retrieve_async(intent.latest_charge))
+    assert (charge.status, charge.amount, charge.created, charge.payment_intent) == ("succeeded", 30_000, T0, intent.id)
+    assert "refunds" not in charge.last_response.data, "a charge's refunds come only when expanded"
+    expanded = await client.v1.payment_intents.retrieve_async(intent.id, params={"expand": ["latest_charge"]})
+    assert expanded.latest_charge.id == charge.id
+    types = [e["type"] for e in fake.events()]
+    assert types[-3:] == ["charge.succeeded", "payment_intent.succeeded", "checkout.session.completed"]
+    assert "customer.subscription.created" not in types
+
+    partial = seen(await client.v1.refunds.create_async(params={"charge": charge.id, "amount": 1_000}))
+    rest = seen(await client.v1.refunds.create_async(params={"payment_intent": intent.id}))
+    with_refunds = seen(await client.v1.charges.retrieve_async(charge.id, params={"expand": ["refunds"]}))
+    assert [r.id for r in with_refunds.refunds.data] == [rest.id, partial.id]
+    assert (with_refunds.refunds.has_more, with_refunds.amount_refunded, with_refunds.refunded) == (False, 30_000, True)
+    listed = seen(await client.v1.refunds.list_async(params={"charge": charge.id}))
+    assert [r.id for r in listed.data] == [rest.id, partial.id]
+    assert seen(await client.v1.refunds.list_async(params={"payment_intent": intent.id})).data == listed.data
+    assert (await client.v1.refunds.list_async(params={"charge": "ch_other"})).data == []
+
+    txns = seen(await client.v1.balance_transactions.list_async(params={"created": {"gte": T0}, "limit": 100}))
+    assert {(t.type, t.source, t.amount) for t in txns.data} == {
+        ("charge", charge.id, 30_000),
+        ("refund", partial.id, -1_000),
+        ("refund", rest.id, -29_000),
+    }
+    later = seen(await client.v1.balance_transactions.list_async(params={"created": {"gte": T0 + 1}}))
+    assert {t.source for t in later.data} == {partial.id, rest.id}
+
+    problems = [f"{body.get('id')}: {p}" for body in seen.bodies for p in shape_problems(body)]
+    problems += [f"{obj['id']}: {p}" for obj in fake.all_objects() for p in shape_problems(obj)]
+    assert problems == []
+
+
+def _recurring(fake: FakeStripe) -> str:
+    return str(fake.create_price(2_500, interval="month")["id"])
 
 
 def test_shape_check_is_not_vacuous() -> None:

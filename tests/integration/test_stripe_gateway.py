@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import pytest
 import stripe
 
+from adapters.stripe.events import StripeEventDecoder
 from adapters.stripe.gateway import StripePaymentGateway
 from domain.money import Money
 from domain.rules import ProgramRules
 from ports.outbound.errors import ComponentUnavailable
-from ports.outbound.payments import CheckoutSession, PaymentProviderError
+from ports.outbound.payments import CheckoutSession, DunningSettings, PaymentProviderError
 from tests.provider_fakes.stripe_server import FakeStripe, add_months, run_fake_stripe
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
@@ -267,8 +268,14 @@ async def test_server_errors_and_rate_limits_are_retryable(gateway: StripePaymen
 
 
 async def test_a_provider_that_never_answers_times_out_as_unavailable() -> None:
+    release = asyncio.Event()
+    handlers: list[asyncio.Task[object]] = []
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(30)
+        if task := asyncio.current_task():
+            handlers.append(task)
+        await asyncio.wait_for(release.wait(), 30)
+        writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -280,4 +287,237 @@ async def test_a_provider_that_never_answers_times_out_as_unavailable() -> None:
         assert time.monotonic() - started < 2
     finally:
         await gateway.close()
+        release.set()  # let the handler end normally: a handler cancelled at loop teardown gets logged
+        await asyncio.gather(*handlers, return_exceptions=True)
         server.close()
+
+
+# ---- retention prepayment (payment mode), charges with refunds, disputes, balance, dunning ----------------------
+
+
+async def retention(gateway: StripePaymentGateway, customer_id: str, membership_id: str = "mem_1") -> CheckoutSession:
+    return await gateway.create_retention_checkout(
+        membership_id=membership_id,
+        customer_id=customer_id,
+        amount=Money(cents=30_000),
+        success_url="https://tenure.test/retention/done",
+        cancel_url="https://tenure.test/retention",
+        idempotency_key=f"retention:{membership_id}",
+    )
+
+
+async def test_retention_checkout_is_a_card_payment_with_our_metadata(
+    fake: FakeStripe, gateway: StripePaymentGateway
+) -> None:
+    joining = await joined(fake, gateway)
+    assert joining.purpose == "joining"
+    assert (joining.payment_intent_id, joining.paid_at) == (None, None), "subscription mode: the invoice has them"
+    assert joining.customer_id
+
+    session = await retention(gateway, joining.customer_id)
+    assert (session.status, session.payment_status, session.purpose) == ("open", "unpaid", "retention")
+    assert (session.membership_id, session.customer_id) == ("mem_1", joining.customer_id)
+    assert session.amount_total == Money(cents=30_000)
+    assert (session.payment_intent_id, session.paid_at, session.subscription_id) == (None, None, None)
+    sent = next(r for r in fake.requests if r.path == "/v1/checkout/sessions" and r.params["mode"] == "payment")
+    metadata = {"membership_id": "mem_1", "purpose": "retention"}
+    assert sent.idempotency_key == "retention:mem_1"
+    assert sent.params["payment_method_types"] == ["card"]
+    assert sent.params["customer"] == joining.customer_id
+    assert sent.params["metadata"] == sent.params["payment_intent_data"]["metadata"] == metadata
+    assert sent.params["line_items"] == [
+        {
+            "price_data": {
+                "currency": "usd",
+                "unit_amount": "30000",
+                "product_data": {"name": "Retention prepayment"},
+            },
+            "quantity": "1",
+        }
+    ]
+    assert (await retention(gateway, joining.customer_id)).id == session.id, "replayed, not a second session"
+    with pytest.raises(ValueError, match="positive"):
+        await gateway.create_retention_checkout(
+            membership_id="mem_1",
+            customer_id=joining.customer_id,
+            amount=Money(cents=0),
+            success_url="https://t/s",
+            cancel_url="https://t/c",
+            idempotency_key="retention:zero",
+        )
+
+    fake.decline_checkout(session.id)
+    assert (await gateway.get_checkout_session(session.id)).paid_at is None
+    paid_at = T0 + 40 * 86_400
+    fake.complete_checkout(session.id, paid_at=paid_at)
+    gets_before = len(fake.requests)
+    done = await gateway.get_checkout_session(session.id)
+    assert len(fake.requests) == gets_before + 1, "payment intent and charge come expanded with the session"
+    assert (done.status, done.payment_status, done.purpose) == ("complete", "paid", "retention")
+    assert done.payment_intent_id
+    assert done.paid_at == ts(paid_at)
+    assert (done.customer_id, done.membership_id, done.invoice_id) == (joining.customer_id, "mem_1", None)
+    intent = fake.get(done.payment_intent_id)
+    assert (intent["status"], intent["amount_received"], intent["metadata"]) == ("succeeded", 30_000, metadata)
+    charge = await gateway.get_charge(intent["latest_charge"])
+    assert (charge.payment_intent_id, charge.amount, charge.created_at) == (
+        done.payment_intent_id,
+        Money(cents=30_000),
+        ts(paid_at),
+    )
+    # Without the expansion the gateway reads the payment intent itself.
+    unexpanded = await gateway._session(fake.get(session.id))
+    assert (unexpanded.payment_intent_id, unexpanded.paid_at) == (done.payment_intent_id, ts(paid_at))
+    completed = fake.last_event("checkout.session.completed")["data"]["object"]
+    assert (completed["id"], completed["payment_intent"]) == (session.id, done.payment_intent_id)
+    assert fake.last_event("payment_intent.succeeded")["data"]["object"]["id"] == done.payment_intent_id
+    assert fake.last_event("charge.succeeded")["data"]["object"]["id"] == charge.id
+    assert_every_post_keyed(fake)
+
+
+async def test_event_decoder_reads_every_event_the_provider_sends(
+    fake: FakeStripe, gateway: StripePaymentGateway
+) -> None:
+    joining = await joined(fake, gateway)
+    assert joining.customer_id
+    fake.complete_checkout((await retention(gateway, joining.customer_id)).id)
+    invoice = await gateway.get_invoice(joining.invoice_id or "")
+    await gateway.refund_payment(charge_id=invoice.charge_id, amount=Money(cents=500), idempotency_key="refund:ev")
+    dispute = fake.create_dispute(invoice.charge_id or "")
+    decoder = StripeEventDecoder()
+    refs = [decoder.decode(fake.signed_webhook(event)[0].decode()) for event in fake.events()]
+    assert len(refs) == len(fake.events()) > 15
+    for ref, event in zip(refs, fake.events(), strict=True):
+        obj = event["data"]["object"]
+        assert (ref.id, ref.type, ref.object_kind, ref.object_id) == (
+            event["id"],
+            event["type"],
+            obj["object"],
+            obj["id"],
+        )
+        assert ref.created_at == ts(event["created"])
+        expected_customer = obj["id"] if obj["object"] == "customer" else obj.get("customer")
+        assert ref.customer_id == expected_customer
+    kinds = {ref.object_kind: ref for ref in refs}
+    assert set(kinds) >= {"checkout.session", "invoice", "subscription", "charge", "refund", "dispute", "customer"}
+    assert kinds["dispute"].object_id == dispute["id"]
+    assert kinds["dispute"].customer_id is None
+    assert kinds["charge"].customer_id == kinds["refund"].customer_id == joining.customer_id
+
+
+async def test_charge_shows_partial_then_full_refunds(fake: FakeStripe, gateway: StripePaymentGateway) -> None:
+    session = await joined(fake, gateway)
+    invoice = await gateway.get_invoice(session.invoice_id or "")
+    assert invoice.charge_id
+    before = await gateway.get_charge(invoice.charge_id)
+    assert (before.id, before.payment_intent_id, before.amount) == (
+        invoice.charge_id,
+        invoice.payment_intent_id,
+        RULES.joining_fee,
+    )
+    assert (before.amount_refunded, before.refunds, before.created_at) == (Money(cents=0), (), ts(T0))
+
+    partial = await gateway.refund_payment(
+        charge_id=invoice.charge_id, amount=Money(cents=1_000), idempotency_key="refund:partial"
+    )
+    gets_before = len(fake.requests)
+    after_partial = await gateway.get_charge(invoice.charge_id)
+    assert [(r.path, r.params) for r in fake.requests[gets_before:]] == [
+        (f"/v1/charges/{invoice.charge_id}", {"expand": ["refunds"]})
+    ]
+    assert after_partial.amount_refunded == Money(cents=1_000)
+    assert after_partial.refunds == (partial,)
+
+    rest = await gateway.refund_payment(charge_id=invoice.charge_id, idempotency_key="refund:rest")
+    full = await gateway.get_charge(invoice.charge_id)
+    assert full.amount_refunded == full.amount == RULES.joining_fee
+    assert {r.id for r in full.refunds} == {partial.id, rest.id}
+    assert sum(r.amount.cents for r in full.refunds) == RULES.joining_fee.cents
+    assert all((r.charge_id, r.status) == (invoice.charge_id, "succeeded") for r in full.refunds)
+    assert fake.last_event("charge.refunded")["data"]["object"]["refunded"] is True
+    with pytest.raises(PaymentProviderError) as unknown:
+        await gateway.get_charge("ch_missing")
+    assert unknown.value.status == 404
+
+
+async def test_charge_with_more_refunds_than_the_expansion_holds(
+    fake: FakeStripe, gateway: StripePaymentGateway
+) -> None:
+    session = await joined(fake, gateway)
+    charge_id = (await gateway.get_invoice(session.invoice_id or "")).charge_id or ""
+    made = [fake.refund_charge(charge_id, 100)["id"] for _ in range(12)]
+    assert fake.get(charge_id).get("refunds") is None, "Stripe lists a charge's refunds only when expanded"
+    gets_before = len(fake.requests)
+    charge = await gateway.get_charge(charge_id)
+    assert sorted(r.id for r in charge.refunds) == sorted(made)
+    assert charge.amount_refunded == Money(cents=1_200)
+    listed = [r for r in fake.requests[gets_before:] if r.path == "/v1/refunds"]
+    assert [r.params["charge"] for r in listed] == [charge_id]
+
+
+async def test_dispute(fake: FakeStripe, gateway: StripePaymentGateway) -> None:
+    session = await joined(fake, gateway)
+    invoice = await gateway.get_invoice(session.invoice_id or "")
+    raw = fake.create_dispute(invoice.charge_id or "", amount=5_000)
+    dispute = await gateway.get_dispute(raw["id"])
+    assert (dispute.charge_id, dispute.payment_intent_id) == (invoice.charge_id, invoice.payment_intent_id)
+    assert (dispute.amount, dispute.status, dispute.created_at) == (
+        Money(cents=5_000),
+        "needs_response",
+        ts(raw["created"]),
+    )
+    fake.close_dispute(raw["id"], won=False)
+    assert (await gateway.get_dispute(raw["id"])).status == "lost"
+    with pytest.raises(PaymentProviderError) as unknown:
+        await gateway.get_dispute("dp_missing")
+    assert unknown.value.status == 404
+
+
+async def test_balance_transactions_since_a_time_newest_first(fake: FakeStripe, gateway: StripePaymentGateway) -> None:
+    session = await joined(fake, gateway)  # the joining charge settles at T0
+    invoice = await gateway.get_invoice(session.invoice_id or "")
+    recent = datetime.fromtimestamp(int(time.time()) - 5, UTC)
+    refund = await gateway.refund_payment(
+        charge_id=invoice.charge_id, amount=Money(cents=2_500), idempotency_key="refund:txn"
+    )
+    dispute = fake.create_dispute(invoice.charge_id or "", amount=1_000)
+
+    since_recent = await gateway.list_balance_transactions(created_after=recent)
+    assert [(t.type, t.source_id, t.amount) for t in since_recent.items] == [
+        ("adjustment", dispute["id"], Money(cents=-1_000)),
+        ("refund", refund.id, Money(cents=-2_500)),
+    ]
+    assert since_recent.items[0].fee == Money(cents=1_500)
+    assert since_recent.items[0].net == Money(cents=-2_500)
+    assert not since_recent.has_more
+
+    everything, cursor = [], None
+    while True:
+        page = await gateway.list_balance_transactions(created_after=ts(T0), limit=1, starting_after=cursor)
+        everything += page.items
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    assert len(everything) == 3
+    charge_txn = everything[-1]
+    assert (charge_txn.type, charge_txn.source_id, charge_txn.created_at) == ("charge", invoice.charge_id, ts(T0))
+    assert charge_txn.amount == RULES.joining_fee
+    assert charge_txn.net == charge_txn.amount - charge_txn.fee
+    assert charge_txn.fee.cents > 0
+    assert (await gateway.list_balance_transactions(created_after=ts(T0 + 1), limit=100)).items == tuple(everything[:2])
+
+
+async def test_dunning_settings_come_from_configuration(fake: FakeStripe) -> None:
+    unstated = StripePaymentGateway(fake.api_key, api_base=fake.base_url)
+    stated = StripePaymentGateway(
+        fake.api_key, api_base=fake.base_url, dunning_retry_days=14, dunning_terminal_action="mark_unpaid"
+    )
+    try:
+        assert await unstated.dunning_settings() == DunningSettings(retry_window_days=None, terminal_action="unknown")
+        assert await stated.dunning_settings() == DunningSettings(retry_window_days=14, terminal_action="mark_unpaid")
+        assert fake.requests == [], "Stripe has no API for these settings"
+    finally:
+        await unstated.close()
+        await stated.close()
+    with pytest.raises(ValueError, match="negative"):
+        StripePaymentGateway(fake.api_key, dunning_retry_days=-1)

@@ -16,16 +16,18 @@ basic auth with the key as user; any `Stripe-Version` accepted; every POST needs
 of a key return the stored response, a key reused with other parameters gets 400 `idempotency_error`):
   customers               POST /v1/customers, GET /v1/customers/{id}
   prices                  POST /v1/prices, GET /v1/prices/{id}
-  checkout sessions       POST /v1/checkout/sessions (mode=subscription only; line_items with `price` or
+  checkout sessions       POST /v1/checkout/sessions (mode=subscription, or mode=payment with one-time prices and
+                          optional payment_intent_data[metadata|description]; line_items with `price` or
                           `price_data`), GET /v1/checkout/sessions/{id}, POST /v1/checkout/sessions/{id}/expire
   subscriptions           GET /v1/subscriptions/{id}; POST /v1/subscriptions/{id} (cancel_at_period_end,
                           pause_collection[behavior] or "" to resume, metadata); DELETE /v1/subscriptions/{id}
   invoices                GET /v1/invoices/{id}; GET /v1/invoices (customer, subscription, status, created);
                           POST /v1/invoices/{id}/pay (succeeds)
   invoice payments        GET /v1/invoice_payments?invoice=…, GET /v1/invoice_payments/{id}
-  payment intents, charges, disputes   GET …/{id}
+  payment intents, charges, disputes   GET …/{id} (a charge's `refunds` list only with `expand[]=refunds`, as
+                          in Stripe: its first 10 refunds, newest first, `has_more` beyond)
   refunds                 POST /v1/refunds (charge or payment_intent, optional amount/reason/metadata),
-                          GET /v1/refunds/{id}
+                          GET /v1/refunds (charge, payment_intent, created), GET /v1/refunds/{id}
   billing portal          POST /v1/billing_portal/sessions
   events                  GET /v1/events (type, types[], created[gt|gte|lt|lte]), GET /v1/events/{id}
   balance transactions    GET /v1/balance_transactions (type, source, created), GET /v1/balance_transactions/{id}
@@ -36,9 +38,12 @@ max 100), `starting_after`, `ending_before`. `expand[]` replaces id strings at t
 Test controls: methods of `FakeStripe`, also reachable as `POST /_test/<path>` with a JSON body of the same
 keyword arguments (no auth, no idempotency key). Each records the events listed, in Stripe's order:
   complete_checkout(cs, paid_at=, email=, name=)   /_test/checkout/sessions/{id}/complete
-      [customer.created] customer.subscription.created (incomplete), invoice.created, invoice.finalized,
-      charge.succeeded, payment_intent.succeeded, invoice.paid, invoice.payment_succeeded,
+      subscription mode: [customer.created] customer.subscription.created (incomplete), invoice.created,
+      invoice.finalized, charge.succeeded, payment_intent.succeeded, invoice.paid, invoice.payment_succeeded,
       customer.subscription.updated (active), checkout.session.completed
+      payment mode: (a payment intent with the session's payment_intent_data, a succeeded charge and its
+      balance transaction; no customer is created for a guest) charge.succeeded, payment_intent.succeeded,
+      checkout.session.completed
   decline_checkout(cs)                             …/decline   (nothing: Checkout shows the error, session open)
   expire_checkout(cs)                              …/expire    checkout.session.expired
   advance_subscription(sub, outcome, paid_at=)     /_test/subscriptions/{id}/advance
@@ -64,9 +69,9 @@ Events (`fake.events(type)`, `GET /v1/events`) carry a snapshot of the object in
 no_v1, `deliver(event, url)` to POST one, `GET /_test/events/{id}/webhook` for the same over HTTP.
 `fake.requests` records every API request (method, path, decoded params, idempotency key, status).
 
-Not supported (by design): payment mode and setup mode checkout, trials, coupons/discounts, taxes, prorations,
-credit notes, customer/subscription creation outside checkout, payment methods and their attachment,
-Stripe's automatic retries/dunning (the test decides each attempt), test clocks, search endpoints,
+Not supported (by design): setup mode checkout, invoice creation in payment mode, trials, coupons/discounts,
+taxes, prorations, credit notes, customer/subscription creation outside checkout, payment methods and their
+attachment, Stripe's automatic retries/dunning (the test decides each attempt), test clocks, search endpoints,
 `previous_attributes` on events (the example event has none), Connect, API v2, rate limiting, and any
 webhook delivery the test does not trigger itself.
 """
@@ -259,6 +264,7 @@ class FakeStripe:
     _request_context: tuple[str | None, str | None] = (None, None)
     _session_lines: dict[str, list[Json]] = field(default_factory=dict)
     _session_subscription_metadata: dict[str, Json] = field(default_factory=dict)
+    _session_intent_data: dict[str, Json] = field(default_factory=dict)
 
     # ---- basics ---------------------------------------------------------------------------------------------
 
@@ -320,6 +326,9 @@ class FakeStripe:
 
     def invoice_payments_of(self, invoice_id: str) -> list[Json]:
         return [p for p in self.all_objects("invoice_payment") if p["invoice"] == invoice_id]
+
+    def refunds_of(self, charge_id: str) -> list[Json]:
+        return [r for r in self.all_objects("refund") if r["charge"] == charge_id]
 
     def charge_of_invoice(self, invoice_id: str) -> Json | None:
         """invoice → default invoice payment → payment intent → latest charge (None before any attempt)."""
@@ -409,8 +418,15 @@ class FakeStripe:
         )
 
     def create_checkout_session(self, params: Json) -> Json:
-        if params.get("mode") != "subscription":
-            raise StripeError(400, "This fake supports only `mode=subscription`.", param="mode")
+        mode = params.get("mode")
+        if mode not in {"subscription", "payment"}:
+            raise StripeError(400, "This fake supports only `mode=subscription` and `mode=payment`.", param="mode")
+        if mode == "payment" and "subscription_data" in params:
+            raise StripeError(400, "You can not pass `subscription_data` in `payment` mode.", param="subscription_data")
+        if mode == "subscription" and "payment_intent_data" in params:
+            raise StripeError(
+                400, "You can not pass `payment_intent_data` in `subscription` mode.", param="payment_intent_data"
+            )
         raw_lines = params.get("line_items")
         if not isinstance(raw_lines, list) or not raw_lines:
             raise StripeError(400, "Missing required param: line_items.", code="parameter_missing", param="line_items")
@@ -424,8 +440,18 @@ class FakeStripe:
             quantity = _integer(line.get("quantity", 1), f"line_items[{index}][quantity]")
             lines.append({"price": price["id"], "quantity": quantity, "amount": price["unit_amount"] * quantity})
         prices = [self._live(line["price"]) for line in lines]
-        if not any(p["recurring"] for p in prices):
+        if mode == "subscription" and not any(p["recurring"] for p in prices):
             raise StripeError(400, "You must specify at least one recurring price in `subscription` mode.")
+        if mode == "payment" and any(p["recurring"] for p in prices):
+            raise StripeError(
+                400,
+                "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode "
+                "or use only one-time prices.",
+                param="line_items",
+            )
+        intent_data = params.get("payment_intent_data") or {}
+        if not isinstance(intent_data, dict):
+            raise StripeError(400, "Invalid hash", param="payment_intent_data")
         if len({p["currency"] for p in prices}) != 1:
             raise StripeError(400, "All prices must be in the same currency.", param="line_items")
         customer = params.get("customer")
@@ -456,17 +482,32 @@ class FakeStripe:
                 "terms_of_service_acceptance": None,
             },
             customer=customer,
-            customer_creation=None,
+            customer_creation="if_required" if mode == "payment" and not customer else None,
             customer_details=None,
             customer_email=params.get("customer_email"),
             expires_at=_integer(params.get("expires_at", created + 24 * 3600), "expires_at"),
             invoice=None,
-            invoice_creation=None,
+            invoice_creation=(
+                {
+                    "enabled": False,
+                    "invoice_data": {
+                        "account_tax_ids": None,
+                        "custom_fields": None,
+                        "description": None,
+                        "footer": None,
+                        "issuer": None,
+                        "metadata": {},
+                        "rendering_options": None,
+                    },
+                }
+                if mode == "payment"
+                else None
+            ),
             locale=params.get("locale"),
             managed_payments=None,
             metadata=_metadata({}, params.get("metadata", {})),
-            mode="subscription",
-            payment_intent=None,
+            mode=mode,
+            payment_intent=None,  # payment mode: created when the customer pays (API versions since 2022-08-01)
             payment_method_collection="always",
             payment_method_configuration_details=None,
             payment_method_types=list(params.get("payment_method_types") or ["card"]),
@@ -489,6 +530,10 @@ class FakeStripe:
         subscription_data = params.get("subscription_data") or {}
         self._session_lines[session_id] = lines
         self._session_subscription_metadata[session_id] = _metadata({}, subscription_data.get("metadata", {}))
+        self._session_intent_data[session_id] = {
+            "metadata": _metadata({}, intent_data.get("metadata", {})),
+            "description": intent_data.get("description"),
+        }
         return self.get(session_id)
 
     def _open_session(self, session_id: str) -> Json:
@@ -728,34 +773,17 @@ class FakeStripe:
             intent = self._live(payments[-1]["payment"]["payment_intent"], "payment_intent")
             payment = self._live(payments[-1]["id"], "invoice_payment")
         else:
-            intent = template("payment_intent")
-            intent_id = self.new_id("pi")
-            intent.update(
-                id=intent_id,
-                amount=invoice["amount_due"],
-                amount_received=0,
-                automatic_payment_methods=None,
-                canceled_at=None,
-                client_secret=f"{intent_id}_secret_{self.new_id('s')[2:]}",
-                created=at,
+            intent = self._new_payment_intent(
+                invoice["amount_due"],
                 currency=invoice["currency"],
                 customer=invoice["customer"],
                 description="Subscription creation"
                 if invoice["billing_reason"] == "subscription_create"
                 else "Subscription update",
-                last_payment_error=None,
-                latest_charge=None,
-                managed_payments=None,
                 metadata={},
-                next_action=None,
-                payment_method=f"pm_{invoice['customer'][4:]}",
-                payment_method_configuration_details=None,
-                processing=None,
-                shipping=None,
-                status="requires_payment_method",
-                transfer_data=None,
+                at=at,
             )
-            self._store(intent)
+            intent_id = intent["id"]
             payment = template("invoice_payment")
             payment.update(
                 id=self.new_id("inpay"),
@@ -796,6 +824,37 @@ class FakeStripe:
             )
         return intent
 
+    def _new_payment_intent(
+        self, amount: int, *, currency: str, customer: str | None, description: str | None, metadata: Json, at: int
+    ) -> Json:
+        """A stored payment intent awaiting its payment method (the card the customer will use)."""
+        intent = template("payment_intent")
+        intent_id = self.new_id("pi")
+        intent.update(
+            id=intent_id,
+            amount=amount,
+            amount_received=0,
+            automatic_payment_methods=None,
+            canceled_at=None,
+            client_secret=f"{intent_id}_secret_{self.new_id('s')[2:]}",
+            created=at,
+            currency=currency,
+            customer=customer,
+            description=description,
+            last_payment_error=None,
+            latest_charge=None,
+            managed_payments=None,
+            metadata=copy.deepcopy(metadata),
+            next_action=None,
+            payment_method=f"pm_{customer[4:]}" if customer else self.new_id("pm"),
+            payment_method_configuration_details=None,
+            processing=None,
+            shipping=None,
+            status="requires_payment_method",
+            transfer_data=None,
+        )
+        return self._store(intent)
+
     def _new_charge(self, intent: Json, *, succeeded: bool, at: int) -> Json:
         charge = template("charge")
         charge_id = self.new_id("ch")
@@ -825,19 +884,19 @@ class FakeStripe:
             disputed=False,
             failure_code=None if succeeded else "card_declined",
             failure_message=None if succeeded else "Your card was declined.",
-            metadata={},
+            metadata=copy.deepcopy(intent["metadata"]),
             outcome=outcome,
             paid=succeeded,
             payment_intent=intent["id"],
             payment_method=intent["payment_method"],
             receipt_url=f"{self.base_url}/_test/hosted/receipts/{charge_id}",
             refunded=False,
-            refunds={"data": [], "has_more": False, "object": "list", "url": f"/v1/charges/{charge_id}/refunds"},
             shipping=None,
             source=None,
             status="succeeded" if succeeded else "failed",
             transfer_data=None,
         )
+        del charge["refunds"]  # only with `expand[]=refunds` (see `_expand_path`), as Stripe does
         if succeeded:
             fee = round(intent["amount"] * PROCESSING_FEE_PERCENT / 100) + PROCESSING_FEE_FIXED
             txn = self._balance_transaction(
@@ -910,6 +969,8 @@ class FakeStripe:
         intent, charge, balance transaction, and the events Stripe sends. Returns the completed session."""
         session = self._open_session(session_id)
         at = self.now() if paid_at is None else paid_at
+        if session["mode"] == "payment":
+            return self._complete_payment_checkout(session, at=at, email=email, name=name)
         if session["customer"]:
             customer = self._live(session["customer"], "customer")
         else:
@@ -936,19 +997,57 @@ class FakeStripe:
             payment_status="paid",
             status="complete",
             subscription=subscription["id"],
-            customer_details={
-                "address": copy.deepcopy(template("customer")["address"]),
-                "email": customer["email"],
-                "name": customer["name"],
-                "phone": None,
-                "tax_exempt": "none",
-                "tax_ids": [],
-                "business_name": None,
-                "individual_name": None,
-            },
+            customer_details=self._customer_details(customer["email"], customer["name"]),
         )
         self._emit("checkout.session.completed", session)
         return self.get(session_id)
+
+    @staticmethod
+    def _customer_details(email: str | None, name: str | None) -> Json:
+        return {
+            "address": copy.deepcopy(template("customer")["address"]),
+            "email": email,
+            "name": name,
+            "phone": None,
+            "tax_exempt": "none",
+            "tax_ids": [],
+            "business_name": None,
+            "individual_name": None,
+        }
+
+    def _complete_payment_checkout(self, session: Json, *, at: int, email: str, name: str | None) -> Json:
+        """Payment mode: the card is charged for the session's total at `at` (a payment intent with the
+        session's `payment_intent_data`, a succeeded charge, its balance transaction)."""
+        customer = self._live(session["customer"], "customer") if session["customer"] else None
+        intent_data = self._session_intent_data[session["id"]]
+        intent = self._new_payment_intent(
+            session["amount_total"],
+            currency=session["currency"],
+            customer=customer["id"] if customer else None,
+            description=intent_data["description"],
+            metadata=intent_data["metadata"],
+            at=at,
+        )
+        charge = self._new_charge(intent, succeeded=True, at=at)
+        intent.update(
+            latest_charge=charge["id"],
+            status="succeeded",
+            amount_received=intent["amount"],
+            payment_method_types=list(session["payment_method_types"]),
+        )
+        session.update(
+            payment_intent=intent["id"],
+            payment_status="paid",
+            status="complete",
+            customer_details=self._customer_details(
+                customer["email"] if customer else session["customer_email"] or email,
+                customer["name"] if customer else name,
+            ),
+        )
+        self._emit("charge.succeeded", charge)
+        self._emit("payment_intent.succeeded", intent)
+        self._emit("checkout.session.completed", session)
+        return self.get(session["id"])
 
     def decline_checkout(self, session_id: str) -> Json:
         """The card is declined on the hosted page: Checkout shows the error and creates nothing (no customer,
@@ -1123,7 +1222,6 @@ class FakeStripe:
         self._store(refund)
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
-        charge["refunds"]["data"].insert(0, copy.deepcopy(refund))
         self._emit("charge.refunded", charge)
         self._emit("refund.created", refund)
         return self.get(refund_id)
@@ -1382,6 +1480,10 @@ def _expand_path(fake: FakeStripe, node: Any, parts: list[str]) -> None:
             "url": f"/v1/invoices/{node['id']}/payments",
         }
         return
+    if head == "refunds" and node.get("object") == "charge" and not rest:
+        refunds = list_response(fake, fake.refunds_of(node["id"]), {}, f"/v1/charges/{node['id']}/refunds")
+        node["refunds"] = refunds
+        return
     value = node.get(head)
     if isinstance(value, str) and value in fake.objects:
         node[head] = value = fake.get(value)
@@ -1494,6 +1596,15 @@ def _create_refund(fake: FakeStripe, path: dict[str, str], params: Json) -> Json
         raise StripeError(400, "One of `charge` or `payment_intent` is required.", code="parameter_missing")
     amount = _integer(params["amount"], "amount") if "amount" in params else None
     return fake.refund_charge(charge_id, amount, reason=params.get("reason"), metadata=params.get("metadata"))
+
+
+@endpoint("GET", "/v1/refunds")
+def _list_refunds(fake: FakeStripe, path: dict[str, str], params: Json) -> Json:
+    items = fake.all_objects("refund")
+    for key in ("charge", "payment_intent"):
+        if params.get(key):
+            items = [r for r in items if r[key] == params[key]]
+    return list_response(fake, items, params, "/v1/refunds")
 
 
 @endpoint("POST", "/v1/billing_portal/sessions")

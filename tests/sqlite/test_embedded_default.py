@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters.sql import migrations, models
 from adapters.sql.engine import create_engine, session_factory
@@ -112,3 +112,77 @@ async def test_member_numbers_and_append_only_ledger_on_sqlite(migrated: str) ->
             conn.execute("UPDATE ledger_entries SET memo = 'x'")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM ledger_entries")
+
+
+async def test_joining_through_the_sandbox_checkout_on_the_embedded_default(app: Litestar) -> None:
+    """`make run`'s money path: checkout → the sandbox's hosted page → pay → its signed events go through the
+    same inbox → in-process job → use case as Stripe's; the redirect lands on the same fulfilment."""
+    import re
+    import uuid
+
+    deps = app.state.container.deps
+    email = f"member-{uuid.uuid4().hex[:10]}@example.com"
+    async with AsyncTestClient(app, base_url="https://tenure.test") as client:
+        await client.get("/api/auth/csrf")
+        client.headers["x-csrftoken"] = client.cookies["__Host-csrftoken"]
+        password = "correct horse battery staple 42"
+        assert (await client.post("/api/auth/sign-up", json={"email": email, "password": password})).status_code == 202
+        found: dict[str, str] = {}
+
+        async def code_sent() -> bool:
+            message = await deps.email.latest_for(email, "code.email_verification")
+            if message is not None:
+                found["text"] = message.text
+            return message is not None
+
+        await eventually(code_sent, what="the verification email")
+        code = re.search(r"\b(\d{6})\b", found["text"])
+        assert code is not None
+        assert (
+            await client.post("/api/auth/verify-email", json={"email": email, "code": code.group(1)})
+        ).status_code == 204
+        assert (await client.post("/api/auth/sign-in", json={"email": email, "password": password})).status_code == 200
+        profile = {
+            "legalFirstName": "Ada",
+            "legalLastName": "Lovelace",
+            "dateOfBirth": "1990-12-10",
+            "address": {"line1": "1 Main St", "city": "Springfield", "state": "IL", "zip": "62701"},
+        }
+        assert (await client.patch("/api/profiles/me", json=profile)).status_code == 200
+
+        refused = await client.post("/api/subscriptions/checkout", json={})
+        assert refused.status_code == 409
+        assert {"terms_not_accepted", "payment_authorization_missing"} <= set(refused.json()["problems"])
+
+        started = await client.post(
+            "/api/subscriptions/checkout",
+            json={"acceptTermsVersion": "2026-11-01", "acceptPaymentAuthorization": True},
+        )
+        assert started.status_code == 200, started.text
+        page_url = started.json()["checkoutUrl"].removeprefix("http://localhost:8000")
+        again = await client.post("/api/subscriptions/checkout", json={})
+        assert again.json()["checkoutUrl"] == started.json()["checkoutUrl"], "one session per membership"
+
+        page = await client.get(page_url)
+        assert page.status_code == 200
+        assert "300.00 USD" in page.text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        paid = await client.post(f"{page_url}/pay", data={"_csrf_token": token.group(1)}, follow_redirects=False)
+        assert paid.status_code == 303
+        back = await client.get(paid.headers["location"].removeprefix("http://localhost:8000"))
+        assert back.status_code == 200, back.text
+        assert back.json()["status"] == "active"
+        assert back.json()["position"] == 1
+
+        async def events_applied() -> bool:
+            async with deps.uow() as uow:
+                return await uow.inbox.unprocessed_count("stripe") == 0
+
+        await eventually(events_applied, what="the sandbox's events to be processed in-process")
+        async with deps.uow() as uow:
+            assert await uow.inbox.unprocessed_count("stripe") == 0
+            entries = await uow.session.scalar(select(func.count()).select_from(models.LedgerEntry))
+        assert entries == 1, "the redirect and the events posted the joining payment once"
+        history = (await client.get("/api/billing/payments")).json()["items"]
+        assert [(p["purpose"], p["amount"]["amountCents"]) for p in history] == [("joining", 30_000)]

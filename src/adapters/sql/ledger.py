@@ -2,7 +2,7 @@
 constraint on PostgreSQL). Balances are kept per (account, currency) in the same transaction; updating the
 fund's balance row locks it, so two concurrent commits cannot both spend the same money."""
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
@@ -104,3 +104,16 @@ class SqlLedgerRepository:
                 for p in postings
             ),
         )
+
+    async def member_cash(self, currency: str = "USD") -> Money:
+        kinds = [str(k) for k in (EntryKind.PAYMENT, EntryKind.REFUND, EntryKind.DISPUTE_OPENED, EntryKind.DISPUTE_WON)]
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(models.LedgerPosting.amount_cents), 0))
+            .join(models.LedgerEntry, models.LedgerEntry.id == models.LedgerPosting.entry_id)
+            .where(
+                models.LedgerPosting.account == str(Account.CASH),
+                models.LedgerPosting.currency == currency,
+                models.LedgerEntry.kind.in_(kinds),
+            )
+        )
+        return Money(cents=int(total or 0), currency=currency)

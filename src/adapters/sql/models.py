@@ -161,6 +161,18 @@ class Membership(UUIDv7AuditBase):
     provider_customer_id: Mapped[str | None] = mapped_column(String(255))
     provider_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     rules_version: Mapped[int] = mapped_column(Integer)
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    checkout_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    joining_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    """The provider invoice whose payment activated the membership (its paid-at is tenure_start)."""
+    grace_ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    """While PAST_DUE: the earliest grace end of its unpaid invoices; kept after a default (late truth)."""
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    billing_paused_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    retention_prepaid_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    """The next dues date from the anchor, for the "dues upcoming" notice."""
 
     __table_args__ = (
         CheckConstraint(
@@ -205,6 +217,9 @@ class Invoice(UUIDv7AuditBase):
     grace_start: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     grace_ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     rules_version: Mapped[int] = mapped_column(Integer)
+    reversed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    """Full refund or lost dispute of its payment: the period is unpaid again from this instant."""
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("membership_id", "purpose", "period_index", name="uq_invoices_membership_period"),
@@ -226,12 +241,96 @@ class Payment(UUIDv7AuditBase):
     currency: Mapped[str] = mapped_column(String(3))
     paid_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     dispute_status: Mapped[str | None] = mapped_column(String(16))
+    provider_charge_id: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("fee_cents >= 0", name="fee_not_negative"),
         CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refund_within_amount"),
     )
+
+
+class Refund(UUIDv7Base):
+    """A provider refund of one of our payments, recorded once (its ledger entry is keyed by the refund id)."""
+
+    __tablename__ = "refunds"
+
+    payment_id: Mapped[UUID] = mapped_column(ForeignKey("payments.id", ondelete="RESTRICT"), index=True)
+    provider_refund_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+
+class Dispute(UUIDv7Base):
+    """A card dispute on one of our payments; while open the membership is not eligible (DOMAIN.md §5)."""
+
+    __tablename__ = "disputes"
+
+    payment_id: Mapped[UUID] = mapped_column(ForeignKey("payments.id", ondelete="RESTRICT"), index=True)
+    provider_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("status IN ('open', 'won', 'lost')", name="status_known"),
+    )
+
+
+class TermsAcceptance(UUIDv7Base):
+    """Evidence of consent before checkout (DOMAIN.md §3): what was accepted, when, from where."""
+
+    __tablename__ = "terms_acceptances"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    terms_version: Mapped[str] = mapped_column(String(32))
+    payment_authorization: Mapped[bool] = mapped_column(Boolean)
+    accepted_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class ScheduledNotice(UUIDv7Base):
+    """Time-based notices already raised (grace reminders, dues upcoming): each at most once per key."""
+
+    __tablename__ = "scheduled_notices"
+
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"))
+    notice_key: Mapped[str] = mapped_column(String(128))
+    raised_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (UniqueConstraint("membership_id", "notice_key", name="uq_scheduled_notices_key"),)
+
+
+class ReconciliationRun(UUIDv7Base):
+    """One run of a reconciliation job; payouts need a successful one less than an hour old (DOMAIN.md §7)."""
+
+    __tablename__ = "reconciliation_runs"
+
+    kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    drift_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonB)
+
+    __table_args__ = (Index("ix_reconciliation_runs_kind_finished", "kind", "finished_at"),)
+
+
+class SandboxPaymentObject(DefaultBase):
+    """State of the offline sandbox payment provider (embedded default only; refused in production)."""
+
+    __tablename__ = "sandbox_payment_objects"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class LedgerEntry(UUIDv7Base):
@@ -311,8 +410,17 @@ class InboxMessage(UUIDv7Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    """The provider's customer the event is about, so the default sweep can wait for that customer's backlog."""
 
     __table_args__ = (
+        Index(
+            "ix_provider_inbox_subject_unprocessed",
+            "provider",
+            "subject",
+            postgresql_where=text("processed_at IS NULL"),
+            sqlite_where=text("processed_at IS NULL"),
+        ),
         UniqueConstraint("provider", "event_key", name="uq_provider_inbox_provider_event_key"),
         Index(
             "ix_provider_inbox_unprocessed",

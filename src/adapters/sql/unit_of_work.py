@@ -21,6 +21,7 @@ from adapters.sql.accounts import (
     SqlSessionRepository,
 )
 from adapters.sql.audit import SqlAuditLogRepository
+from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.inbox import SqlInboxRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
@@ -74,6 +75,7 @@ class SqlUnitOfWork:
         self.security_log = SqlSecurityLog(self._session, email_hash_key=self._email_hash_key)
         self.audit = SqlAuditLogRepository(self._session)
         self.ledger = SqlLedgerRepository(self._session)
+        self.billing = SqlBillingRepository(self._session)
         self.profiles = SqlProfileRepository(self._session)
         self.security_events = SqlSecurityEventReader(self._session)
         self.notification_preferences = SqlNotificationPreferenceRepository(self._session)

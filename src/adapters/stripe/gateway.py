@@ -3,6 +3,8 @@
 Shapes follow the API version stripe-python pins: an invoice's subscription is at
 `parent.subscription_details.subscription`, its payments hang off `invoice_payments` (→ payment intent → latest
 charge), the billing period is on the subscription items and the paid time is `status_transitions.paid_at`.
+A charge's `refunds` are only present when expanded; a payment-mode Checkout Session gets its payment intent when
+it is paid (until then `payment_intent` is null).
 
 No automatic network retries (`max_network_retries=0`): callers retry with the same idempotency key when they get
 `ComponentUnavailable`. Neither the API key nor any card data is ever logged or put into an error message.
@@ -20,10 +22,14 @@ import stripe
 from domain.money import Money
 from ports.outbound.errors import ComponentUnavailable
 from ports.outbound.payments import (
+    BalanceTransaction,
     CheckoutSession,
+    DunningSettings,
     Page,
     PaymentProviderError,
     PortalLink,
+    ProviderCharge,
+    ProviderDispute,
     ProviderEvent,
     ProviderInvoice,
     ProviderRefund,
@@ -33,6 +39,10 @@ from ports.outbound.payments import (
 log = logging.getLogger(__name__)
 COMPONENT = "payments"
 MEMBERSHIP_KEY = "membership_id"
+PURPOSE_KEY = "purpose"
+DEFAULT_PURPOSE = "joining"
+RETENTION_PURPOSE = "retention"
+RETENTION_PRODUCT_NAME = "Retention prepayment"
 Json = dict[str, Any]
 T = TypeVar("T")
 
@@ -64,7 +74,20 @@ def _dict(obj: Any) -> Json:
 
 
 class StripePaymentGateway:
-    def __init__(self, api_key: str, *, api_base: str | None = None, timeout_s: float = 10) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        timeout_s: float = 10,
+        dunning_retry_days: int | None = None,
+        dunning_terminal_action: str = "unknown",
+    ) -> None:
+        """`dunning_retry_days` / `dunning_terminal_action`: the account's subscription-retry settings as the
+        operator states them (see `dunning_settings`); None / "unknown" when not stated."""
+        if dunning_retry_days is not None and dunning_retry_days < 0:
+            raise ValueError("dunning_retry_days must not be negative")
+        self._dunning = DunningSettings(retry_window_days=dunning_retry_days, terminal_action=dunning_terminal_action)
         self._http = stripe.HTTPXClient(timeout=timeout_s)
         self._client = stripe.StripeClient(
             api_key,
@@ -98,8 +121,7 @@ class StripePaymentGateway:
 
     # ---- mapping ----------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _session(raw: Json) -> CheckoutSession:
+    async def _session(self, raw: Json) -> CheckoutSession:
         metadata = raw.get("metadata") or {}
         total = raw.get("amount_total")
         return CheckoutSession(
@@ -113,6 +135,45 @@ class StripePaymentGateway:
             invoice_id=_id(raw.get("invoice")),
             amount_total=_money(total, raw.get("currency")) if total is not None else None,
             expires_at=_required_time(raw["expires_at"]),
+            purpose=metadata.get(PURPOSE_KEY) or DEFAULT_PURPOSE,
+            payment_intent_id=_id(raw.get("payment_intent")),
+            paid_at=await self._session_paid_at(raw),
+        )
+
+    async def _session_paid_at(self, session: Json) -> datetime | None:
+        """A paid payment-mode session: when its payment intent's (latest, succeeded) charge was made.
+
+        Uses `payment_intent.latest_charge` when the session was fetched with it expanded, else reads the payment
+        intent. Subscription-mode sessions have no payment intent of their own (the invoice has the paid time).
+        """
+        if session.get("mode") != "payment" or session.get("payment_status") != "paid":
+            return None
+        intent = session.get("payment_intent")
+        if intent is None:
+            return None
+        if not isinstance(intent, dict) or isinstance(intent.get("latest_charge"), str):
+            intent = _dict(
+                await self._call(
+                    "get payment intent",
+                    self._client.v1.payment_intents.retrieve_async(
+                        str(_id(intent)), params={"expand": ["latest_charge"]}
+                    ),
+                )
+            )
+        charge = intent.get("latest_charge")
+        if intent.get("status") != "succeeded" or not isinstance(charge, dict) or charge.get("status") != "succeeded":
+            return None
+        return _required_time(charge["created"])
+
+    @staticmethod
+    def _refund(raw: Json) -> ProviderRefund:
+        return ProviderRefund(
+            id=raw["id"],
+            amount=_money(raw.get("amount"), raw.get("currency")),
+            status=raw.get("status") or "pending",
+            charge_id=_id(raw.get("charge")),
+            payment_intent_id=_id(raw.get("payment_intent")),
+            created_at=_required_time(raw["created"]),
         )
 
     @staticmethod
@@ -246,18 +307,62 @@ class StripePaymentGateway:
             "create checkout session",
             self._client.v1.checkout.sessions.create_async(params=params, options={"idempotency_key": idempotency_key}),
         )
-        return self._session(_dict(session))
+        return await self._session(_dict(session))
+
+    async def create_retention_checkout(
+        self,
+        *,
+        membership_id: str,
+        customer_id: str,
+        amount: Money,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        if amount.cents <= 0:
+            raise ValueError("the retention prepayment must be positive")
+        metadata = {MEMBERSHIP_KEY: membership_id, PURPOSE_KEY: RETENTION_PURPOSE}
+        params: Any = {
+            "mode": "payment",
+            "payment_method_types": ["card"],
+            "customer": customer_id,
+            "client_reference_id": membership_id,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": amount.currency.lower(),
+                        "unit_amount": amount.cents,
+                        "product_data": {"name": RETENTION_PRODUCT_NAME},
+                    },
+                    "quantity": 1,
+                }
+            ],
+        }
+        session = await self._call(
+            "create retention checkout session",
+            self._client.v1.checkout.sessions.create_async(params=params, options={"idempotency_key": idempotency_key}),
+        )
+        return await self._session(_dict(session))
 
     async def get_checkout_session(self, session_id: str) -> CheckoutSession:
-        session = await self._call("get checkout session", self._client.v1.checkout.sessions.retrieve_async(session_id))
-        return self._session(_dict(session))
+        session = await self._call(
+            "get checkout session",
+            self._client.v1.checkout.sessions.retrieve_async(
+                session_id, params={"expand": ["payment_intent.latest_charge"]}
+            ),
+        )
+        return await self._session(_dict(session))
 
     async def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
         session = await self._call(
             "expire checkout session",
             self._client.v1.checkout.sessions.expire_async(session_id, options={"idempotency_key": idempotency_key}),
         )
-        return self._session(_dict(session))
+        return await self._session(_dict(session))
 
     # ---- invoices ---------------------------------------------------------------------------------------
 
@@ -362,14 +467,7 @@ class StripePaymentGateway:
                 self._client.v1.refunds.create_async(params=params, options={"idempotency_key": idempotency_key}),
             )
         )
-        return ProviderRefund(
-            id=refund["id"],
-            amount=_money(refund.get("amount"), refund.get("currency")),
-            status=refund.get("status") or "pending",
-            charge_id=_id(refund.get("charge")),
-            payment_intent_id=_id(refund.get("payment_intent")),
-            created_at=_required_time(refund["created"]),
-        )
+        return self._refund(refund)
 
     async def create_billing_portal_link(
         self, *, customer_id: str, return_url: str, idempotency_key: str
@@ -384,6 +482,92 @@ class StripePaymentGateway:
             )
         )
         return PortalLink(id=portal["id"], url=portal["url"])
+
+    # ---- charges, disputes, balance ----------------------------------------------------------------------
+
+    async def get_charge(self, charge_id: str) -> ProviderCharge:
+        charge = _dict(
+            await self._call(
+                "get charge", self._client.v1.charges.retrieve_async(charge_id, params={"expand": ["refunds"]})
+            )
+        )
+        embedded = charge.get("refunds")
+        if isinstance(embedded, dict) and isinstance(embedded.get("data"), list) and not embedded.get("has_more"):
+            rows: list[Json] = embedded["data"]
+        else:  # not expanded, or more refunds than the expansion holds: list them all
+            rows = await self._refunds_of(charge["id"])
+        currency = charge.get("currency")
+        return ProviderCharge(
+            id=charge["id"],
+            payment_intent_id=_id(charge.get("payment_intent")),
+            amount=_money(charge.get("amount"), currency),
+            amount_refunded=_money(charge.get("amount_refunded"), currency),
+            refunds=tuple(self._refund(r) for r in rows),
+            created_at=_required_time(charge["created"]),
+        )
+
+    async def _refunds_of(self, charge_id: str) -> list[Json]:
+        rows: list[Json] = []
+        params: Any = {"charge": charge_id, "limit": 100}
+        while True:
+            page = await self._call("list refunds", self._client.v1.refunds.list_async(params=params))
+            rows += [_dict(r) for r in page.data]
+            if not page.has_more or not page.data:
+                return rows
+            params = {**params, "starting_after": rows[-1]["id"]}
+
+    async def get_dispute(self, dispute_id: str) -> ProviderDispute:
+        dispute = _dict(await self._call("get dispute", self._client.v1.disputes.retrieve_async(dispute_id)))
+        return ProviderDispute(
+            id=dispute["id"],
+            charge_id=_id(dispute.get("charge")),
+            payment_intent_id=_id(dispute.get("payment_intent")),
+            amount=_money(dispute.get("amount"), dispute.get("currency")),
+            status=dispute["status"],
+            created_at=_required_time(dispute["created"]),
+        )
+
+    async def list_balance_transactions(
+        self, *, created_after: datetime, limit: int = 100, starting_after: str | None = None
+    ) -> Page[BalanceTransaction]:
+        params: Any = {"created": {"gte": int(created_after.timestamp())}, "limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = await self._call(
+            "list balance transactions", self._client.v1.balance_transactions.list_async(params=params)
+        )
+        items = []
+        for txn in page.data:
+            raw = _dict(txn)
+            currency = raw.get("currency")
+            items.append(
+                BalanceTransaction(
+                    id=raw["id"],
+                    type=raw["type"],
+                    amount=_money(raw.get("amount"), currency),
+                    fee=_money(raw.get("fee"), currency),
+                    net=_money(raw.get("net"), currency),
+                    source_id=_id(raw.get("source")),
+                    created_at=_required_time(raw["created"]),
+                )
+            )
+        return Page(
+            items=tuple(items),
+            has_more=bool(page.has_more),
+            next_cursor=items[-1].id if items and page.has_more else None,
+        )
+
+    async def dunning_settings(self) -> DunningSettings:
+        """The subscription-retry settings as configured for this gateway, not read from Stripe.
+
+        Stripe has no public API to read an account's "Manage failed payments" settings (how long Smart Retries
+        or the custom retry schedule keep trying, and whether the subscription is then cancelled, marked unpaid or
+        left past due): they exist only in the Dashboard. So the operator states them in our settings, the
+        composition root passes them to the constructor (`dunning_retry_days`, `dunning_terminal_action`), and
+        start-up checks them against our grace period (DOMAIN.md: the provider's dunning must never end a
+        subscription before our grace ends). `None` / "unknown" means the operator did not state them.
+        """
+        return self._dunning
 
     async def list_events(
         self,

@@ -12,6 +12,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from ports.outbound.webhooks import InvalidSignature, VerifiedMessage
 
@@ -65,4 +66,14 @@ class StripeWebhookVerifier:
             raise InvalidSignature("a signed body that is not a Stripe event") from None
         if not isinstance(key, str) or not key.startswith("evt_") or not isinstance(kind, str):
             raise InvalidSignature("a signed body that is not a Stripe event")
-        return VerifiedMessage(key=key, type=kind)
+        return VerifiedMessage(key=key, type=kind, subject=_customer(event))
+
+
+def _customer(event: Any) -> str | None:
+    """The customer the event's object belongs to (an id or an expanded customer), if it says."""
+    data = event.get("data") if isinstance(event, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    customer = obj.get("customer") if isinstance(obj, dict) else None
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) and len(customer) <= 255 else None

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from adapters.sandbox.payments import SandboxPaymentGateway
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AuthController
@@ -18,10 +19,12 @@ from entrypoints.http.notifications import NotificationController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.profiles import ProfileController
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
+from entrypoints.http.sandbox import SANDBOX_STATE_KEY, create_sandbox_router
 from entrypoints.http.security_headers import security_headers
 from entrypoints.http.sessions import provide_principal, provide_staff
 from entrypoints.http.settings import SettingsController
 from entrypoints.http.strict_body import validate_body_strictly
+from entrypoints.http.subscriptions import BillingController, SubscriptionController
 from entrypoints.http.webhooks import WebhookController
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, load_settings
@@ -48,14 +51,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     def provide_deps() -> Deps:
         return container.deps
 
+    sandbox_routes = [create_sandbox_router()] if isinstance(container.deps.payments, SandboxPaymentGateway) else []
     app = Litestar(
         route_handlers=[
+            *sandbox_routes,
             HealthController,
             AuthController,
             AdminController,
             ProfileController,
             SettingsController,
             NotificationController,
+            SubscriptionController,
+            BillingController,
             WebhookController,
         ],
         dependencies={
@@ -99,4 +106,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         debug=False,
     )
     app.state.container = container
+    if sandbox_routes:
+        app.state[SANDBOX_STATE_KEY] = container.deps.payments
     return app

@@ -36,6 +36,7 @@ from ports.usecases.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    Refused,
     SecondFactorRequired,
     StepUpRequired,
     Throttled,
@@ -86,6 +87,7 @@ USE_CASE_STATUS: Mapping[type[UseCaseError], int] = {
     InvalidCode: 400,
     NotFound: 404,
     Throttled: 429,
+    Refused: 409,
 }
 
 INTERNAL = ProblemKind(500, "internal_error", "Internal server error")
@@ -154,7 +156,7 @@ def handle_use_case_error(request: Request[Any, Any, Any], exc: UseCaseError) ->
     headers: dict[str, str] = {}
     if isinstance(exc, Throttled):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after.total_seconds())))
-    problems = list(exc.problems) if isinstance(exc, InvalidInput) else None
+    problems = list(exc.problems) if isinstance(exc, InvalidInput | Refused) else None
     detail = exc.detail if exc.detail and exc.detail != title else None
     return problem(request, ProblemKind(status, exc.code, title), detail=detail, headers=headers, problems=problems)
 

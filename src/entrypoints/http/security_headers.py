@@ -29,7 +29,10 @@ def security_headers(*, always_hsts: bool) -> Callable[[Message, Scope], Awaitab
         headers = MutableScopeHeaders.from_message(message)
         for name, value in API_HEADERS.items():
             headers.setdefault(name, value)
-        if not str(scope.get("path", "")).startswith("/schema"):
+        path = str(scope.get("path", ""))
+        if path.startswith("/sandbox/"):
+            headers.setdefault("content-security-policy", API_CSP)  # dev-only HTML pages set their own policy
+        elif not path.startswith("/schema"):
             headers["content-security-policy"] = API_CSP
         if always_hsts or scope.get("scheme") == "https":
             headers["strict-transport-security"] = HSTS

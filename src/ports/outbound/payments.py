@@ -49,6 +49,9 @@ class CheckoutSession:
     invoice_id: str | None
     amount_total: Money | None
     expires_at: datetime
+    purpose: str = "joining"  # metadata: joining | retention
+    payment_intent_id: str | None = None  # payment mode only
+    paid_at: datetime | None = None  # payment mode only: when the payment intent succeeded
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +101,64 @@ class ProviderRefund:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderCharge:
+    """A card charge with its refunds (the object `charge.refunded` is about)."""
+
+    id: str
+    payment_intent_id: str | None
+    amount: Money
+    amount_refunded: Money
+    refunds: Sequence[ProviderRefund]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderDispute:
+    id: str
+    charge_id: str | None
+    payment_intent_id: str | None
+    amount: Money
+    status: str
+    """warning_needs_response | warning_under_review | warning_closed | needs_response | under_review | won | lost"""
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceTransaction:
+    """One movement of money at the provider (for the daily money reconciliation)."""
+
+    id: str
+    type: str  # charge | payment | refund | payment_refund | adjustment | payout | stripe_fee | ...
+    amount: Money
+    fee: Money
+    net: Money
+    source_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DunningSettings:
+    """What the provider does on its own after failed payments (checked at start-up, docs/operations.md)."""
+
+    retry_window_days: int | None
+    """How long the provider keeps retrying an unpaid invoice; None = not known."""
+    terminal_action: str
+    """What it does after the last retry: cancel | mark_unpaid | past_due (leave it) | unknown (not stated)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentEventRef:
+    """What a stored provider event is about; the processor re-reads the object itself (never trusts the body)."""
+
+    id: str
+    type: str
+    object_kind: str  # checkout.session | invoice | subscription | charge | dispute | refund | ...
+    object_id: str
+    customer_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PortalLink:
     id: str
     url: str
@@ -135,6 +196,20 @@ class PaymentGateway(Protocol):
         idempotency_key: str,
     ) -> CheckoutSession:
         """Hosted checkout, subscription mode, card only; the first invoice totals exactly `joining_fee`."""
+        ...
+
+    async def create_retention_checkout(
+        self,
+        *,
+        membership_id: str,
+        customer_id: str,
+        amount: Money,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """Hosted checkout, payment mode, card only, one line of `amount` (DOMAIN.md §7 retention prepayment);
+        metadata carries our membership id and `purpose=retention`."""
         ...
 
     async def get_checkout_session(self, session_id: str) -> CheckoutSession: ...
@@ -184,6 +259,22 @@ class PaymentGateway(Protocol):
         self, *, customer_id: str, return_url: str, idempotency_key: str
     ) -> PortalLink: ...
 
+    async def get_charge(self, charge_id: str) -> ProviderCharge:
+        """The charge with every refund of it."""
+        ...
+
+    async def get_dispute(self, dispute_id: str) -> ProviderDispute: ...
+
+    async def list_balance_transactions(
+        self, *, created_after: datetime, limit: int = 100, starting_after: str | None = None
+    ) -> Page[BalanceTransaction]:
+        """Balance transactions created at or after `created_after`, newest first."""
+        ...
+
+    async def dunning_settings(self) -> DunningSettings:
+        """The account's automatic-collection settings (Stripe: subscription and invoice retry settings)."""
+        ...
+
     async def list_events(
         self,
         *,
@@ -193,4 +284,12 @@ class PaymentGateway(Protocol):
         starting_after: str | None = None,
     ) -> Page[ProviderEvent]:
         """Events created at or after `created_after`, newest first (for reconciliation)."""
+        ...
+
+
+class PaymentEventDecoder(Protocol):
+    """Reads a stored provider event body (already verified at intake) into a reference."""
+
+    def decode(self, body: str) -> PaymentEventRef:
+        """Raise ValueError for a body that is not a provider event."""
         ...

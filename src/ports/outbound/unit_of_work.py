@@ -16,6 +16,7 @@ from ports.outbound.accounts import (
     SessionRepository,
 )
 from ports.outbound.audit import AuditLogRepository
+from ports.outbound.billing import BillingRepository
 from ports.outbound.inbox import InboxRepository
 from ports.outbound.ledger import LedgerRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
@@ -50,6 +51,9 @@ class UnitOfWork(Protocol):
 
     @property
     def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def billing(self) -> BillingRepository: ...
 
     @property
     def profiles(self) -> ProfileRepository: ...

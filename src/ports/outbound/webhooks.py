@@ -17,6 +17,8 @@ class VerifiedMessage:
     key: str
     """The provider's own identity of the message (Stripe: the event id), unique per provider in the inbox."""
     type: str
+    subject: str | None = None
+    """Who the message is about at the provider (Stripe: the customer), to find a customer's backlog."""
 
 
 class WebhookVerifier(Protocol):

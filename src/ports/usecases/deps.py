@@ -2,14 +2,17 @@
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from uuid import UUID, uuid4
 
 from domain.one_time_codes import CodePolicy
 from domain.passwords import PasswordPolicy
+from domain.rules import ProgramRules, RulesHistory
 from domain.sessions import SessionPolicy
 from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
 from ports.outbound.health import HealthProbe
 from ports.outbound.outbox import OutboxMessage
+from ports.outbound.payments import PaymentEventDecoder, PaymentGateway
 from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.security import CommonPasswords, PasswordHasher, RandomSource, SecretBox
 from ports.outbound.tasks import TaskQueue
@@ -36,6 +39,20 @@ class AuthServices:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BillingConfig:
+    """Billing facts that come from settings rather than from the program rules."""
+
+    terms_version: str = "2026-11-01"
+    """The current terms and payment authorization a member must accept before checkout."""
+    public_url: str = "http://localhost:8000"
+    """Where the provider sends the member back after checkout or the billing portal."""
+
+
+def _default_rules() -> RulesHistory:
+    return RulesHistory.of(ProgramRules())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Deps:
     uow: UnitOfWorkFactory
     tasks: TaskQueue
@@ -45,3 +62,9 @@ class Deps:
     auth: AuthServices | None = None
     email: EmailSender | None = None
     webhook_verifiers: Mapping[str, WebhookVerifier] = field(default_factory=dict)
+    payments: PaymentGateway | None = None
+    payment_events: PaymentEventDecoder | None = None
+    rules: RulesHistory = field(default_factory=_default_rules)
+    billing: BillingConfig = field(default_factory=BillingConfig)
+    new_id: Callable[[], UUID] = uuid4
+    """Ids for new records; the composition root passes time-ordered UUIDv7 (index locality)."""

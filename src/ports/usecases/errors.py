@@ -79,3 +79,13 @@ class StepUpRequired(UseCaseError):
     """Confirm your password (or second factor) again to continue."""
 
     code = "step_up_required"
+
+
+class Refused(UseCaseError):
+    """The action is not possible in the current state."""
+
+    code = "not_possible_now"
+
+    def __init__(self, detail: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(detail)
+        self.problems = tuple(problems)

@@ -12,6 +12,8 @@ from typing import Any
 from ports.outbound.tasks import Payload
 from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
 from ports.usecases.auth import CODE_ISSUED_EVENT
+from ports.usecases.billing_commands import HANDLERS as BILLING_COMMANDS
+from ports.usecases.billing_sweep import SWEEP_TASK, sweep
 from ports.usecases.deps import Deps, EventHandler
 from ports.usecases.notifications import (
     DELIVER_TASK,
@@ -21,6 +23,17 @@ from ports.usecases.notifications import (
     on_member_event,
 )
 from ports.usecases.outbox import dispatch_outbox
+from ports.usecases.payment_events import (
+    MONEY_TASK,
+    PROCESS_TASK,
+    RECONCILE_TASK,
+    RECOVER_TASK,
+    process_event,
+    process_key,
+    reconcile,
+    reconcile_money,
+    recover_inbox,
+)
 
 TaskHandler = Callable[[Deps, Payload], Awaitable[Any]]
 KeyFunction = Callable[[Payload], str]
@@ -107,6 +120,59 @@ TASKS: TaskTable = task_table(
             max_retry_delay=timedelta(minutes=5),
             key=delivery_key,
         ),
+        TaskSpec(
+            name=PROCESS_TASK,
+            handler=process_event,
+            timeout=timedelta(seconds=60),
+            max_attempts=8,
+            retry_delay=timedelta(seconds=5),
+            max_retry_delay=timedelta(minutes=10),
+            key=process_key,
+        ),
+        TaskSpec(
+            name=RECOVER_TASK,
+            handler=recover_inbox,
+            timeout=timedelta(minutes=5),
+            max_attempts=3,
+            retry_delay=timedelta(seconds=10),
+            max_retry_delay=timedelta(minutes=1),
+            key=_constant(RECOVER_TASK),
+            cron="* * * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=RECONCILE_TASK,
+            handler=reconcile,
+            timeout=timedelta(minutes=10),
+            max_attempts=3,
+            retry_delay=timedelta(seconds=30),
+            max_retry_delay=timedelta(minutes=5),
+            key=_constant(RECONCILE_TASK),
+            cron="*/10 * * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=MONEY_TASK,
+            handler=reconcile_money,
+            timeout=timedelta(minutes=30),
+            max_attempts=3,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=10),
+            key=_constant(MONEY_TASK),
+            cron="15 3 * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=SWEEP_TASK,
+            handler=sweep,
+            timeout=timedelta(minutes=10),
+            max_attempts=3,
+            retry_delay=timedelta(seconds=30),
+            max_retry_delay=timedelta(minutes=5),
+            key=_constant(SWEEP_TASK),
+            cron="*/15 * * * *",
+            coalesce=True,
+        ),
     ]
 )
 """Every production task. Later features add their rows here, never elsewhere."""
@@ -115,5 +181,6 @@ TASKS: TaskTable = task_table(
 EVENT_HANDLERS: Mapping[str, tuple[EventHandler, ...]] = {
     CODE_ISSUED_EVENT: (on_code_issued,),
     **dict.fromkeys(MEMBER_EVENT_NAMES, (on_member_event,)),
+    **BILLING_COMMANDS,
 }
 """Which use cases react to which dispatched domain events."""

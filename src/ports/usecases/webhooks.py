@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ports.outbound.webhooks import WebhookVerifier
 from ports.usecases.deps import Deps
+from ports.usecases.payment_events import PROVIDER, enqueue_processing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,12 +25,15 @@ async def receive_webhook(
     """Raise `InvalidSignature` for anything unverifiable: nothing is stored then."""
     message = verifier.verify(body, headers, now=deps.clock.now())
     async with deps.uow() as uow:
-        _, new = await uow.inbox.store(
+        message_id, new = await uow.inbox.store(
             provider=verifier.provider,
             event_key=message.key,
             event_type=message.type,
             body=body.decode("utf-8"),  # the verifier proved it is UTF-8 JSON
             received_at=deps.clock.now(),
+            subject=message.subject,
         )
         await uow.commit()
+    if new and verifier.provider == PROVIDER:
+        await enqueue_processing(deps, message_id)
     return Received(key=message.key, new=new)

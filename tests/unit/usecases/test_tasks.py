@@ -33,6 +33,11 @@ SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
         "accountId": "0192f0c4-0000-7000-8000-000000000003",
         "channel": "email",
     },
+    "payments.process_event": {"messageId": "0192f0c4-0000-7000-8000-000000000004"},
+    "payments.recover_inbox": {},
+    "payments.reconcile": {},
+    "payments.reconcile_money": {},
+    "billing.sweep": {},
 }
 """One realistic payload per production task: a new task must add its own here."""
 

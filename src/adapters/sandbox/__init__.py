@@ -1,0 +1,1 @@
+"""Offline sandbox providers for the embedded default (`make run`): refused in production."""

@@ -1,0 +1,85 @@
+"""Provider-side effects requested through the outbox: refunds, cancellations, collection pauses.
+
+The decision to refund or cancel commits with the state change that caused it; the provider call happens after
+commit, from the outbox, with an idempotency key built from our ids and the purpose (RELIABILITY 8). A handler
+that fails (provider down) leaves its message pending, and the next dispatch retries with the same key, so
+the provider acts once however often we ask.
+"""
+
+import logging
+from uuid import UUID
+
+from domain.money import Money
+from ports.outbound.outbox import OutboxMessage
+from ports.outbound.payments import PaymentProviderError
+from ports.usecases import billing_sync
+from ports.usecases.deps import Deps
+
+logger = logging.getLogger(__name__)
+
+
+async def on_refund_requested(deps: Deps, message: OutboxMessage) -> None:
+    payment_id = UUID(str(message.payload["paymentId"]))
+    reason = str(message.payload.get("reason") or "requested")
+    async with deps.uow() as uow:
+        payment = await uow.billing.get_payment(payment_id)
+    if payment is None:
+        logger.error("refund requested for unknown payment %s", payment_id)
+        return
+    refunded = payment.refunded or Money(cents=0, currency=payment.amount.currency)
+    if refunded >= payment.amount:
+        return
+    try:
+        await billing_sync.gateway(deps).refund_payment(
+            charge_id=payment.provider_charge_id,
+            payment_intent_id=None if payment.provider_charge_id else payment.provider_payment_id,
+            idempotency_key=f"refund:{payment.id}:{reason}",
+        )
+    except PaymentProviderError as exc:
+        if exc.code == "charge_already_refunded":
+            return
+        raise
+
+
+async def on_cancel_subscription_requested(deps: Deps, message: OutboxMessage) -> None:
+    subscription_id = str(message.payload["subscriptionId"])
+    reason = str(message.payload.get("reason") or "requested")
+    provider = billing_sync.gateway(deps)
+    current = await provider.get_subscription(subscription_id)
+    if current.status in {"canceled", "incomplete_expired"}:
+        return
+    await provider.cancel_subscription(subscription_id, idempotency_key=f"cancel:{subscription_id}:{reason}")
+
+
+async def on_cancel_at_period_end_requested(deps: Deps, message: OutboxMessage) -> None:
+    subscription_id = str(message.payload["subscriptionId"])
+    on = bool(message.payload["on"])
+    await billing_sync.gateway(deps).set_cancel_at_period_end(
+        subscription_id, on=on, idempotency_key=f"cancel-at-period-end:{message.id}"
+    )
+
+
+async def on_collection_pause_requested(deps: Deps, message: OutboxMessage) -> None:
+    """WON pauses collection (renewal invoices are voided: a $0 or void invoice posts nothing); a restored
+    membership resumes it."""
+    subscription_id = str(message.payload["subscriptionId"])
+    provider = billing_sync.gateway(deps)
+    if message.payload.get("pause", True):
+        await provider.pause_collection(subscription_id, idempotency_key=f"pause:{message.id}", behavior="void")
+    else:
+        await provider.resume_collection(subscription_id, idempotency_key=f"resume:{message.id}")
+
+
+async def on_provider_alert(deps: Deps, message: OutboxMessage) -> None:
+    """Alerts for staff (log + metric until the admin console's alert feed exists)."""
+    del deps
+    logger.error("billing alert: %s", message.payload)
+
+
+HANDLERS = {
+    billing_sync.REFUND_REQUESTED: (on_refund_requested,),
+    billing_sync.CANCEL_SUBSCRIPTION_REQUESTED: (on_cancel_subscription_requested,),
+    billing_sync.CANCEL_AT_PERIOD_END_REQUESTED: (on_cancel_at_period_end_requested,),
+    billing_sync.COLLECTION_PAUSE_REQUESTED: (on_collection_pause_requested,),
+    billing_sync.PROVIDER_ALERT: (on_provider_alert,),
+}
