@@ -60,7 +60,21 @@ class BillingWorld:
     settings: Settings
     app: Any
     delivered: set[str] = field(default_factory=set)
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
+    _worker: tuple[Any, "asyncio.Task[None]"] | None = None
+
+    async def start_worker(self) -> None:
+        """The real SAQ worker of this world's queue (as `tenure worker` runs it)."""
+        if self._worker is None:
+            worker = self.container.saq_worker()
+            self._worker = (worker, asyncio.create_task(worker.start()))
+
+    async def stop_worker(self) -> None:
+        """Stop it, as `kill` would leave things: queued jobs stay in Redis, nothing is processed meanwhile."""
+        if self._worker is not None:
+            worker, running = self._worker
+            self._worker = None
+            await worker.stop()
+            await running
 
     @property
     def dsn(self) -> str:
@@ -211,14 +225,13 @@ async def billing_world(test_settings: Settings, *, worker: bool = True) -> Asyn
             container = build_container(settings, clock=clock)
             app = create_app(container=container)
             await container.start()
-            saq_worker = container.saq_worker() if worker else None
-            running = asyncio.create_task(saq_worker.start()) if saq_worker is not None else None
+            world = BillingWorld(fake=fake, clock=clock, container=container, settings=settings, app=app)
+            if worker:
+                await world.start_worker()
             try:
-                yield BillingWorld(fake=fake, clock=clock, container=container, settings=settings, app=app)
+                yield world
             finally:
-                if saq_worker is not None and running is not None:
-                    await saq_worker.stop()
-                    await running
+                await world.stop_worker()
                 await container.stop()
     finally:
         await services.delete_redis_keys(f"saq:{queue}*")

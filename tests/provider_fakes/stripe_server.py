@@ -264,6 +264,8 @@ class FakeStripe:
     _request_context: tuple[str | None, str | None] = (None, None)
     _session_lines: dict[str, list[Json]] = field(default_factory=dict)
     _session_subscription_metadata: dict[str, Json] = field(default_factory=dict)
+    outage: bool = False
+    """While true every API call answers 503, as Stripe does during an incident (tests of RELIABILITY 13)."""
     _session_intent_data: dict[str, Json] = field(default_factory=dict)
 
     # ---- basics ---------------------------------------------------------------------------------------------
@@ -1686,6 +1688,9 @@ async def _serve_api(fake: FakeStripe, request: Request[Any, Any, Any], method: 
     idempotency_key = request.headers.get("idempotency-key")
     params: Json = {}
     status = 500
+    if fake.outage:
+        body = {"error": {"type": "api_error", "message": "Stripe is temporarily unavailable (fake outage)."}}
+        return _json(503, body, headers)
     try:
         _authorized(fake, request.headers.get("authorization"))
         raw = (await request.body()).decode() if method == "POST" else request.url.query
