@@ -98,11 +98,7 @@ async def _expire_checkout(deps: Deps, membership: MembershipRecord) -> str:
     """Ask the provider before abandoning: a checkout paid at the last second activates instead."""
     if membership.checkout_session_id is None:
         return "pending"
-    provider = billing_sync.gateway(deps)
-    session = await provider.get_checkout_session(membership.checkout_session_id)
-    if session.status == "open":
-        await provider.expire_checkout_session(session.id, idempotency_key=f"expire:{session.id}")
-    after = await billing_sync.sync_checkout(deps, session.id)
+    after = await billing_sync.close_expired_checkout(deps, membership.checkout_session_id)
     return after.status.value if after else "pending"
 
 

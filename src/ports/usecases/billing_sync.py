@@ -160,6 +160,16 @@ async def sync_checkout(deps: Deps, session_id: str) -> MembershipRecord | None:
         return await uow.billing.membership_by_checkout(session.id)
 
 
+async def close_expired_checkout(deps: Deps, session_id: str) -> MembershipRecord | None:
+    """Ask the provider before abandoning: expire a session that is still open there, then apply what it says
+    (a checkout paid at the last second activates instead)."""
+    provider = gateway(deps)
+    session = await provider.get_checkout_session(session_id)
+    if session.status == "open":
+        await provider.expire_checkout_session(session.id, idempotency_key=f"expire:{session.id}")
+    return await sync_checkout(deps, session.id)
+
+
 async def _sync_retention(deps: Deps, session: CheckoutSession) -> MembershipRecord | None:
     """A paid retention prepayment (§7): recorded once per membership; a second one, or one for a membership that
     can no longer use it, is refunded automatically."""
@@ -427,7 +437,6 @@ async def _apply_dues(
         await uow.billing.add_invoice(record, at=now)
     elif existing != record:
         await uow.billing.save_invoice(record, at=now)
-    newly_failed = first_failed_at is not None and (existing is None or existing.first_failed_at is None)
     if paid and invoice.amount_paid.is_positive:
         payment = await _record_payment(deps, uow, record, invoice, now=now)
         await post_payment(
@@ -445,15 +454,7 @@ async def _apply_dues(
         if following > membership.next_due_at:
             membership = replace(membership, next_due_at=following)
             await uow.billing.save_membership(membership, at=now)
-    membership = await reconcile_status(deps, uow, membership)
-    if (
-        newly_failed
-        and not paid
-        and membership.status is MembershipState.PAST_DUE
-        and await uow.billing.raise_notice_once(membership_id=membership.id, notice_key=f"failed:{invoice.id}", at=now)
-    ):
-        notify(uow, PaymentFailed.name, membership, invoiceId=invoice.id, graceEndsAt=grace.grace_ends_at)
-    return membership
+    return await reconcile_status(deps, uow, membership)
 
 
 def domain_invoices(records: list[InvoiceRecord] | tuple[InvoiceRecord, ...]) -> list[billing_rules.Invoice]:
@@ -484,7 +485,11 @@ async def reconcile_status(deps: Deps, uow: UnitOfWork, membership: MembershipRe
     status = billing_rules.billing_status(invoices, deps.rules, now)
     event = billing_rules.status_event(membership.status, status)
     if event is MembershipEvent.BECOME_PAST_DUE:
-        return await change_state(uow, membership, event, at=now, grace_ends_at=status.grace_ends_at)
+        membership = await change_state(uow, membership, event, at=now, grace_ends_at=status.grace_ends_at)
+    if status.past_due:
+        await _tell_overdue(deps, uow, membership, invoices, status.overdue_invoice_ids)
+    if event is MembershipEvent.BECOME_PAST_DUE:
+        return membership
     if event is MembershipEvent.CURE:
         cured = await change_state(uow, membership, event, at=now, grace_ends_at=None)
         notify(uow, MembershipCured.name, cured)
@@ -493,6 +498,23 @@ async def reconcile_status(deps: Deps, uow: UnitOfWork, membership: MembershipRe
         membership = replace(membership, grace_ends_at=status.grace_ends_at)
         await uow.billing.save_membership(membership, at=now)
     return membership
+
+
+async def _tell_overdue(
+    deps: Deps,
+    uow: UnitOfWork,
+    membership: MembershipRecord,
+    invoices: list[billing_rules.Invoice],
+    overdue: tuple[str, ...],
+) -> None:
+    """`payment.failed` once per overdue invoice (failed, action required, unpaid a day after falling due, or
+    fully refunded), with that invoice's grace end."""
+    now = deps.clock.now()
+    by_id = {invoice.invoice_id: invoice for invoice in invoices}
+    for invoice_id in overdue:
+        if await uow.billing.raise_notice_once(membership_id=membership.id, notice_key=f"failed:{invoice_id}", at=now):
+            grace = billing_rules.invoice_grace(by_id[invoice_id], deps.rules)
+            notify(uow, PaymentFailed.name, membership, invoiceId=invoice_id, graceEndsAt=grace.grace_ends_at)
 
 
 async def _late_payment(

@@ -27,6 +27,7 @@ from domain.membership import (
 from domain.money import Money
 from ports.outbound.billing import MembershipRecord, PaymentHistoryItem
 from ports.outbound.errors import ConflictError
+from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases import billing_sync
 from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal
@@ -75,16 +76,56 @@ async def start_checkout(
 ) -> CheckoutStarted:
     """Start (or resume) the joining checkout: preconditions of §3, consent recorded, one session per membership."""
     _member_only(principal)
+    if accept_terms_version is not None and accept_terms_version != deps.billing.terms_version:
+        raise InvalidInput("accept the current terms", [f"terms_version_is:{deps.billing.terms_version}"])
+    pending = await _pending_membership(
+        deps,
+        principal,
+        accept_terms_version=accept_terms_version,
+        accept_payment_authorization=accept_payment_authorization,
+        ip=ip,
+        rejoin=rejoin,
+    )
+    now = deps.clock.now()
+    if pending.checkout_session_id and pending.checkout_expires_at and pending.checkout_expires_at <= now:
+        # Its session expired: settle it with the provider (it may have been paid after all), then start afresh.
+        after = await billing_sync.close_expired_checkout(deps, pending.checkout_session_id)
+        if after is not None and after.status is not MembershipState.ABANDONED:
+            return _started(after)
+        pending = await _pending_membership(
+            deps, principal, accept_terms_version=None, accept_payment_authorization=False, ip=ip, rejoin=rejoin
+        )
+    if pending.checkout_url and pending.checkout_expires_at and pending.checkout_expires_at > now:
+        return _started(pending)
+    return await _open_session(deps, principal, pending)
+
+
+def _started(membership: MembershipRecord) -> CheckoutStarted:
+    if membership.status is not MembershipState.PENDING or not membership.checkout_url:
+        raise Refused("this membership is already paid for", ["has_live_membership"])
+    return CheckoutStarted(
+        membership_id=membership.id, url=membership.checkout_url, expires_at=membership.checkout_expires_at
+    )
+
+
+async def _pending_membership(
+    deps: Deps,
+    principal: Principal,
+    *,
+    accept_terms_version: str | None,
+    accept_payment_authorization: bool,
+    ip: str | None,
+    rejoin: bool,
+) -> MembershipRecord:
+    """The account's PENDING membership, created if the person may join and every precondition holds; consent
+    given with the request is recorded even when something else is still missing."""
     now = deps.clock.now()
     rules = deps.rules.in_force(now)
-    current_terms = deps.billing.terms_version
-    if accept_terms_version is not None and accept_terms_version != current_terms:
-        raise InvalidInput("accept the current terms", [f"terms_version_is:{current_terms}"])
     async with deps.uow() as uow:
         await uow.billing.lock_account_memberships(principal.account_id)
         memberships = list(await uow.billing.memberships_of(principal.account_id))
         pending = next((m for m in memberships if m.status is MembershipState.PENDING), None)
-        if rejoin and not any(m.status in ENDED_STATES for m in memberships):
+        if rejoin and not any(m.status in ENDED_STATES and m.tenure_start for m in memberships):
             raise Refused("there is no earlier membership to rejoin after", ["no_ended_membership"])
         if pending is None:
             decision = may_join(
@@ -100,56 +141,67 @@ async def start_checkout(
                 at=now,
                 ip=ip,
             )
-        terms = await uow.billing.latest_terms(principal.account_id)
-        terms_version = terms.terms_version if terms else None
-        authorized = terms.payment_authorization if terms else False
-        profile = await uow.profiles.get(principal.account_id)
-        facts = ProfileFacts(
-            legal_name=" ".join(p for p in (profile.legal_first_name, profile.legal_last_name) if p) or None
-            if profile
-            else None,
-            date_of_birth=profile.date_of_birth if profile else None,
-            address=profile.address if profile else None,
-        )
-        blockers = checkout_blockers(
-            profile=facts,
-            accepted_terms_version=terms_version,
-            current_terms_version=current_terms,
-            payment_authorization_accepted=authorized,
-            now=now,
-            rules=rules,
-        )
+        blockers = await _checkout_blockers(deps, uow, principal.account_id, now=now)
         if blockers:
             await uow.commit()  # keep the recorded consent
-            raise Refused("complete these steps before paying", [b.value for b in blockers])
+            raise Refused("complete these steps before paying", blockers)
         if pending is None:
-            try:
-                pending = await uow.billing.add_membership(
-                    account_id=principal.account_id, rules_version=rules.version, at=now
-                )
-            except ConflictError:
-                raise Refused("you already hold a live membership", ["has_live_membership"]) from None
-            await record_audit(
-                uow,
-                entity_type="membership",
-                entity_id=str(pending.id),
-                actor=f"account:{principal.account_id}",
-                action="checkout_started",
-                at=now,
-                after={"status": "pending", "rules_version": rules.version, "terms_version": current_terms},
+            pending = await _new_membership(
+                uow, principal, rules_version=rules.version, now=now, terms=deps.billing.terms_version
             )
         await uow.commit()
-    if pending.checkout_url and pending.checkout_expires_at and pending.checkout_expires_at > now:
-        return CheckoutStarted(
-            membership_id=pending.id, url=pending.checkout_url, expires_at=pending.checkout_expires_at
-        )
-    membership_rules = deps.rules.version(pending.rules_version)
+    return pending
+
+
+async def _checkout_blockers(deps: Deps, uow: UnitOfWork, account_id: UUID, *, now: datetime) -> list[str]:
+    terms = await uow.billing.latest_terms(account_id)
+    profile = await uow.profiles.get(account_id)
+    name = " ".join(p for p in (profile.legal_first_name, profile.legal_last_name) if p) if profile else ""
+    facts = ProfileFacts(
+        legal_name=name or None,
+        date_of_birth=profile.date_of_birth if profile else None,
+        address=profile.address if profile else None,
+    )
+    blockers = checkout_blockers(
+        profile=facts,
+        accepted_terms_version=terms.terms_version if terms else None,
+        current_terms_version=deps.billing.terms_version,
+        payment_authorization_accepted=terms.payment_authorization if terms else False,
+        now=now,
+        rules=deps.rules.in_force(now),
+    )
+    return [b.value for b in blockers]
+
+
+async def _new_membership(
+    uow: UnitOfWork, principal: Principal, *, rules_version: int, now: datetime, terms: str
+) -> MembershipRecord:
+    try:
+        pending = await uow.billing.add_membership(account_id=principal.account_id, rules_version=rules_version, at=now)
+    except ConflictError:
+        raise Refused("you already hold a live membership", ["has_live_membership"]) from None
+    await record_audit(
+        uow,
+        entity_type="membership",
+        entity_id=str(pending.id),
+        actor=f"account:{principal.account_id}",
+        action="checkout_started",
+        at=now,
+        after={"status": "pending", "rules_version": rules_version, "terms_version": terms},
+    )
+    return pending
+
+
+async def _open_session(deps: Deps, principal: Principal, pending: MembershipRecord) -> CheckoutStarted:
+    """One hosted session per membership: the idempotency key is the membership, so racing requests (two tabs)
+    get the same session back from the provider."""
+    rules = deps.rules.version(pending.rules_version)
     base = deps.billing.public_url.rstrip("/")
     session = await billing_sync.gateway(deps).create_joining_checkout(
         membership_id=str(pending.id),
         customer_email=principal.email,
-        monthly_dues=membership_rules.monthly_dues,
-        joining_fee=membership_rules.joining_fee,
+        monthly_dues=rules.monthly_dues,
+        joining_fee=rules.joining_fee,
         success_url=f"{base}/api/subscriptions/checkout/complete?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/join?cancelled=1",
         idempotency_key=f"join:{pending.id}",
