@@ -1,4 +1,4 @@
-"""`tenure accounts …` against the run's PostgreSQL and Redis, as an operator would use it."""
+"""`tenure accounts …` and `tenure jobs …` against the run's PostgreSQL and Redis, as an operator would use them."""
 
 import asyncio
 import uuid
@@ -72,3 +72,20 @@ def test_mailbox_shows_the_sandbox_email_of_an_address(env: None, test_settings:
     assert shown.exit_code == 0, shown.output
     assert "Your code" in shown.output
     assert "code 123456" in shown.output
+
+
+@pytest.mark.usefixtures("env")
+def test_an_operator_runs_a_scheduled_job_now() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["jobs", "list"])
+    assert listed.exit_code == 0
+    assert "payments.reconcile" in listed.output
+    assert "*/15 * * * *" in listed.output
+
+    swept = runner.invoke(cli, ["jobs", "run", "billing.sweep"])
+    assert swept.exit_code == 0, swept.output
+    assert swept.output.startswith("billing.sweep: ")
+
+    unknown = runner.invoke(cli, ["jobs", "run", "notify.deliver"])
+    assert unknown.exit_code == 2
+    assert "not a scheduled job" in unknown.output

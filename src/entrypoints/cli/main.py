@@ -213,6 +213,36 @@ def mailbox(settings: Settings, email: str, limit: int) -> None:
         click.echo(message.text)
 
 
+@cli.group()
+def jobs() -> None:
+    """Scheduled jobs (billing sweep, reconciliation, inbox recovery)."""
+
+
+@jobs.command("list")
+def list_jobs() -> None:
+    """Every job with its schedule."""
+    from ports.usecases.tasks import TASKS
+
+    for name, spec in sorted(TASKS.items()):
+        click.echo(f"{name:28} {spec.cron or 'on demand'}")
+
+
+@jobs.command("run")
+@click.argument("name")
+@with_settings
+def run_job(settings: Settings, name: str) -> None:
+    """Run one scheduled job now, in this process (e.g. `payments.reconcile` after a webhook outage)."""
+    from ports.usecases.tasks import TASKS
+
+    spec = TASKS.get(name)
+    if spec is None or spec.cron is None:
+        scheduled = ", ".join(sorted(n for n, s in TASKS.items() if s.cron))
+        click.echo(f"error: {name!r} is not a scheduled job; choose one of: {scheduled}", err=True)
+        sys.exit(2)
+    result = _run_use_case(settings, lambda deps: spec.handler(deps, {}))
+    click.echo(f"{name}: {result}")
+
+
 @cli.command("config")
 def show_config() -> None:
     """List every setting (environment variable, type, development default)."""
