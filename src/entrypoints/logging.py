@@ -72,3 +72,5 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "saq"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # SAQ logs every enqueue at INFO (one line per webhook); its warnings and errors are what operators need.
+    logging.getLogger("saq").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))

@@ -30,7 +30,7 @@ def create_engine(url: str, *, pool_size: int = 10, connect_timeout_s: float = 5
         echo=echo,
         hide_parameters=True,  # error messages and logs never carry values (emails, codes, personal data)
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,  # a fixed pool: overflow connections were opened and closed under every burst
         pool_pre_ping=True,
         pool_timeout=connect_timeout_s,
         connect_args={"timeout": connect_timeout_s, "command_timeout": 30},
