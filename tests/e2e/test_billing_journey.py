@@ -181,3 +181,33 @@ async def test_late_payment_after_grace_stays_defaulted_and_is_refunded(world: B
         assert charge["amount_refunded"] == charge["amount"]
         await world.deliver_all()  # charge.refunded comes back: recorded once, the ledger reverses the split
         assert await world.value("SELECT count(*) FROM refunds") == 1
+
+
+async def test_retention_prepayment_once_per_membership(world: BillingWorld) -> None:
+    """§7: the optional, non-refundable prepayment of `retention_months × monthly_dues` through a hosted checkout."""
+    async with world.http() as client:
+        me = await world.member(client)
+        await world.join(me)
+        started = await client.post("/api/subscriptions/me/retention")
+        assert started.status_code == 200, started.text
+        session = next(s for s in world.fake.all_objects("checkout.session") if s["url"] == started.json()["url"])
+        assert session["mode"] == "payment"
+        assert session["amount_total"] == 12 * 2_500
+        world.fake.complete_checkout(session["id"], email=me.email)
+        await world.deliver_all()
+
+        status = await me.status()
+        assert status["retentionPrepaid"] is True
+        assert status["status"] == "active"
+        purposes = [p["purpose"] for p in (await client.get("/api/billing/payments")).json()["items"]]
+        assert purposes == ["retention", "joining"]
+        assert (
+            await world.value(
+                "SELECT count(*) FROM ledger_entries WHERE reference = $1", f"invoice:{session['id']}:paid"
+            )
+            == 1
+        )
+
+        again = await client.post("/api/subscriptions/me/retention")
+        assert again.status_code == 409
+        assert again.json()["problems"] == ["already_prepaid"]

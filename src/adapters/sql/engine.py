@@ -31,7 +31,9 @@ def create_engine(url: str, *, pool_size: int = 10, connect_timeout_s: float = 5
         hide_parameters=True,  # error messages and logs never carry values (emails, codes, personal data)
         pool_size=pool_size,
         max_overflow=0,  # a fixed pool: overflow connections were opened and closed under every burst
-        pool_pre_ping=True,
+        # No pre-ping (a round trip per transaction on the hottest paths): a connection that died with a database
+        # restart fails its one request with a retryable 503, is invalidated, and the pool reconnects.
+        pool_recycle=1800,
         pool_timeout=connect_timeout_s,
         connect_args={"timeout": connect_timeout_s, "command_timeout": 30},
     )

@@ -765,10 +765,12 @@ async def sync_subscription(deps: Deps, subscription_id: str) -> MembershipRecor
         if membership.provider_subscription_id != subscription.id:
             return membership  # a stray subscription (refunded joining): its cancellation is ours
         if subscription.status == "canceled" and membership.status in QUEUE_STATES:
-            if membership.cancel_effective_at is not None and membership.cancel_effective_at <= now:
-                membership = await finish_cancellation(deps, uow, membership)
-            else:
+            if membership.cancel_effective_at is None:
                 await _alert_once(uow, membership, "subscription_ended_unasked", now)
+            elif membership.cancel_effective_at <= now:
+                membership = await finish_cancellation(deps, uow, membership)
+            # else: the provider ended it at the period end we asked for, a moment before our clock got there;
+            # the sweep ends the membership at that instant.
         await uow.commit()
     return membership
 
