@@ -98,6 +98,20 @@ def _client_ip(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 
 
+async def _checkout(
+    request: Request[Any, Any, Any], data: CheckoutIn, principal: Principal, deps: Deps, *, rejoin: bool
+) -> CheckoutOut:
+    started = await memberships.start_checkout(
+        deps,
+        principal,
+        accept_terms_version=data.accept_terms_version,
+        accept_payment_authorization=data.accept_payment_authorization,
+        ip=_client_ip(request),
+        rejoin=rejoin,
+    )
+    return CheckoutOut(membership_id=started.membership_id, checkout_url=started.url, expires_at=started.expires_at)
+
+
 class SubscriptionController(Controller):
     path = "/api/subscriptions"
     tags = ["subscriptions"]
@@ -111,14 +125,7 @@ class SubscriptionController(Controller):
         deps: NamedDependency[Deps],
     ) -> CheckoutOut:
         """Start (or resume) the joining checkout; returns the provider's hosted page to send the member to."""
-        started = await memberships.start_checkout(
-            deps,
-            principal,
-            accept_terms_version=data.accept_terms_version,
-            accept_payment_authorization=data.accept_payment_authorization,
-            ip=_client_ip(request),
-        )
-        return CheckoutOut(membership_id=started.membership_id, checkout_url=started.url, expires_at=started.expires_at)
+        return await _checkout(request, data, principal, deps, rejoin=False)
 
     @post("/rejoin", operation_id="rejoin", status_code=200, responses=PROBLEMS)
     async def rejoin(
@@ -129,15 +136,7 @@ class SubscriptionController(Controller):
         deps: NamedDependency[Deps],
     ) -> CheckoutOut:
         """A new membership after an ended one: new joining fee, new member number, back of the queue."""
-        started = await memberships.start_checkout(
-            deps,
-            principal,
-            accept_terms_version=data.accept_terms_version,
-            accept_payment_authorization=data.accept_payment_authorization,
-            ip=_client_ip(request),
-            rejoin=True,
-        )
-        return CheckoutOut(membership_id=started.membership_id, checkout_url=started.url, expires_at=started.expires_at)
+        return await _checkout(request, data, principal, deps, rejoin=True)
 
     @get("/checkout/complete", operation_id="completeCheckout", responses=PROBLEMS)
     async def complete_checkout(

@@ -378,26 +378,39 @@ async def cancel_at_period_end(deps: Deps, principal: Principal) -> MembershipSt
         if locked is None or locked.cancel_effective_at is not None or locked.status not in QUEUE_STATES:
             raise Refused("the membership cannot be cancelled now", ["already_scheduled"])
         changed = replace(locked, cancel_effective_at=effective, cancel_requested_at=now)
-        await uow.billing.save_membership(changed, at=now)
-        await record_audit(
-            uow,
-            entity_type="membership",
-            entity_id=str(locked.id),
-            actor=f"account:{principal.account_id}",
-            action="cancel_scheduled",
-            at=now,
-            after={"cancel_effective_at": effective.isoformat() if effective else None},
-        )
+        await _save_cancellation(uow, principal, locked, changed, at=now)
         billing_sync.notify(uow, MembershipCancelScheduled.name, changed, effectiveAt=effective)
-        billing_sync.command(
-            uow,
-            billing_sync.CANCEL_AT_PERIOD_END_REQUESTED,
-            changed,
-            subscriptionId=locked.provider_subscription_id,
-            on=True,
-        )
         await uow.commit()
     return await membership_status(deps, principal)
+
+
+async def _save_cancellation(
+    uow: UnitOfWork, principal: Principal, before: MembershipRecord, after: MembershipRecord, *, at: datetime
+) -> None:
+    """Schedule or undo: save, audit, and have the provider follow (cancel at period end on or off)."""
+    scheduled = after.cancel_effective_at is not None
+    await uow.billing.save_membership(after, at=at)
+    await record_audit(
+        uow,
+        entity_type="membership",
+        entity_id=str(before.id),
+        actor=f"account:{principal.account_id}",
+        action="cancel_scheduled" if scheduled else "cancel_undone",
+        at=at,
+        before={"cancel_effective_at": _iso(before.cancel_effective_at)},
+        after={"cancel_effective_at": _iso(after.cancel_effective_at)},
+    )
+    billing_sync.command(
+        uow,
+        billing_sync.CANCEL_AT_PERIOD_END_REQUESTED,
+        after,
+        subscriptionId=before.provider_subscription_id,
+        on=scheduled,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 async def undo_cancel(deps: Deps, principal: Principal) -> MembershipStatus:
@@ -410,26 +423,8 @@ async def undo_cancel(deps: Deps, principal: Principal) -> MembershipStatus:
         if not decision.ok:
             raise Refused("there is no cancellation to undo", [r.value for r in decision.reasons])
         changed = replace(locked, cancel_effective_at=None, cancel_requested_at=None)
-        await uow.billing.save_membership(changed, at=now)
-        await record_audit(
-            uow,
-            entity_type="membership",
-            entity_id=str(locked.id),
-            actor=f"account:{principal.account_id}",
-            action="cancel_undone",
-            at=now,
-            before={
-                "cancel_effective_at": locked.cancel_effective_at.isoformat() if locked.cancel_effective_at else None
-            },
-        )
+        await _save_cancellation(uow, principal, locked, changed, at=now)
         billing_sync.notify(uow, MembershipCancelUndone.name, changed)
-        billing_sync.command(
-            uow,
-            billing_sync.CANCEL_AT_PERIOD_END_REQUESTED,
-            changed,
-            subscriptionId=locked.provider_subscription_id,
-            on=False,
-        )
         await uow.commit()
     return await membership_status(deps, principal)
 
