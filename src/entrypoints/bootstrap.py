@@ -17,8 +17,12 @@ from uuid_utils.compat import uuid7
 from adapters.email.sandbox import SandboxEmailSender
 from adapters.email.smtp import SmtpEmailSender
 from adapters.inprocess.runner import InProcessTaskRunner
+from adapters.plaid.events import PlaidEventDecoder
+from adapters.plaid.verifier import PlaidIdentityVerifier
+from adapters.plaid.webhooks import PlaidWebhookKeySource, PlaidWebhookVerifier, UnknownKey, WebhookKeySource
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis import RedisRateLimiter
+from adapters.sandbox.kyc import SandboxIdentityVerifier
 from adapters.sandbox.payments import SandboxPaymentGateway
 from adapters.saq.queue import SaqTaskQueue, connect_queue, connect_redis
 from adapters.saq.worker import build_worker
@@ -37,6 +41,7 @@ from domain.sessions import SessionPolicy
 from entrypoints.settings import Settings
 from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
+from ports.outbound.kyc import IdentityVerifier
 from ports.outbound.payments import PaymentGateway
 from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.unit_of_work import UnitOfWork
@@ -71,11 +76,12 @@ class Container:
             warning = await check_provider_dunning(self.deps)
             if warning:
                 logger.warning(warning)
-        if isinstance(self.deps.payments, SandboxPaymentGateway):
-            try:  # events a crash kept from reaching the inbox; best effort (the database may be down)
-                await self.deps.payments.deliver_pending()
-            except Exception:
-                logger.warning("sandbox payment events could not be re-sent yet", exc_info=True)
+        for sandbox in (self.deps.payments, self.deps.kyc):
+            if isinstance(sandbox, SandboxPaymentGateway | SandboxIdentityVerifier):
+                try:  # events a crash kept from reaching the inbox; best effort (the database may be down)
+                    await sandbox.deliver_pending()
+                except Exception:
+                    logger.warning("sandbox provider events could not be re-sent yet", exc_info=True)
         if self.saq is not None:
             await self.saq.queue.connect()
         if self.runner is not None:
@@ -146,6 +152,11 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
     async def deliver_sandbox_event(body: bytes, headers: dict[str, str]) -> None:
         await receive_webhook(holder[0], verifier, body=body, headers=headers)
 
+    async def deliver_sandbox_kyc_event(body: bytes, headers: dict[str, str]) -> None:
+        await receive_webhook(holder[0], kyc_webhooks, body=body, headers=headers)
+
+    identity, kyc_webhooks = build_kyc(settings, sessions, clock, deliver_sandbox_kyc_event)
+
     deps = Deps(
         uow=uow,
         tasks=tasks,
@@ -154,12 +165,15 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         event_handlers=EVENT_HANDLERS,
         auth=build_auth(settings, clock, redis),
         email=build_email(settings, sessions, clock, email_hash_key),
-        webhook_verifiers={"stripe": verifier},
+        webhook_verifiers={"stripe": verifier, "plaid": kyc_webhooks},
         payments=build_payments(settings, sessions, clock, deliver_sandbox_event),
         payment_events=StripeEventDecoder(),
         rules=RulesHistory.of(ProgramRules(launch_date=settings.launch_date)),
         billing=BillingConfig(terms_version=settings.terms_version, public_url=settings.public_url),
         new_id=uuid7,
+        kyc=identity,
+        kyc_events=PlaidEventDecoder(),
+        identity_key=derive_key(settings.secret_key, "identity-fingerprint"),
     )
     holder.append(deps)
     container = Container(settings=settings, deps=deps, engine=engine, table=table, runner=runner, saq=saq)
@@ -189,6 +203,43 @@ def build_payments(
         deliver=deliver,
         base_url=settings.public_url,
     )
+
+
+def build_kyc(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    deliver: Callable[[bytes, dict[str, str]], Awaitable[None]],
+) -> tuple[IdentityVerifier, PlaidWebhookVerifier]:
+    """Plaid when credentials are configured (always in production), else the offline sandbox; either way the
+    webhooks are verified as Plaid's (ES256 JWT), the sandbox serving its own key."""
+    if settings.plaid_client_id and settings.plaid_secret and settings.plaid_idv_template_id:
+        identity = PlaidIdentityVerifier(
+            settings.plaid_client_id,
+            settings.plaid_secret,
+            settings.plaid_idv_template_id,
+            host=settings.plaid_api_base,
+        )
+        keys: WebhookKeySource = PlaidWebhookKeySource(
+            settings.plaid_client_id, settings.plaid_secret, host=settings.plaid_api_base
+        )
+        return identity, PlaidWebhookVerifier(keys)
+    sandbox = SandboxIdentityVerifier(
+        sessions,
+        clock,
+        production=settings.is_production,
+        deliver=deliver,
+        base_url=settings.public_url,
+        signing_secret=derive_key(settings.secret_key, "sandbox-plaid-webhooks"),
+    )
+
+    async def sandbox_key(kid: str) -> Any:
+        try:
+            return await sandbox.verification_key(kid)
+        except LookupError as exc:
+            raise UnknownKey(kid) from exc
+
+    return sandbox, PlaidWebhookVerifier(sandbox_key)
 
 
 def stripe_webhook_secret(settings: Settings) -> str:

@@ -59,6 +59,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     terms_version: str = "2026-11-01"
     plaid_client_id: str | None = None
     plaid_secret: str | None = None
+    plaid_idv_template_id: str | None = None
+    """The Plaid Identity Verification template (dashboard) used for every verification."""
+    plaid_api_base: str = "https://production.plaid.com"
+    """Plaid's API host (https://sandbox.plaid.com for Plaid's own sandbox; tests point it at a local fake)."""
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_verify_service_sid: str | None = None
@@ -107,6 +111,7 @@ LIVE_PROVIDER_FIELDS = (
     "stripe_webhook_secret",
     "plaid_client_id",
     "plaid_secret",
+    "plaid_idv_template_id",
     "twilio_account_sid",
     "twilio_auth_token",
     "twilio_verify_service_sid",

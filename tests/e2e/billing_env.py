@@ -23,6 +23,7 @@ from entrypoints.settings import Settings
 from tests import services
 from tests.fakes import FakeClock
 from tests.helpers import eventually
+from tests.provider_fakes.plaid_server import FakePlaid, run_fake_plaid
 from tests.provider_fakes.stripe_server import FakeStripe, run_fake_stripe
 
 BASE_URL = "https://tenure.test"
@@ -59,6 +60,7 @@ class BillingWorld:
     container: Container
     settings: Settings
     app: Any
+    plaid: FakePlaid
     delivered: set[str] = field(default_factory=set)
     _worker: tuple[Any, "asyncio.Task[None]"] | None = None
 
@@ -210,7 +212,10 @@ async def billing_world(test_settings: Settings, *, worker: bool = True) -> Asyn
     clock = FakeClock(now)
     queue = f"{test_settings.queue_name}-{name}"
     try:
-        async with run_fake_stripe(clock=lambda: clock.now().timestamp()) as fake:
+        async with (
+            run_fake_stripe(clock=lambda: clock.now().timestamp()) as fake,
+            run_fake_plaid(clock=lambda: clock.now().timestamp()) as plaid,
+        ):
             settings = msgspec.structs.replace(
                 test_settings,
                 database_url=url,
@@ -221,11 +226,15 @@ async def billing_world(test_settings: Settings, *, worker: bool = True) -> Asyn
                 stripe_dunning_terminal_action="past_due",
                 session_idle_minutes=200 * 24 * 60,  # months pass on this clock; sessions must survive them
                 session_absolute_hours=200 * 24,
+                plaid_client_id=plaid.client_id,
+                plaid_secret=plaid.secret,
+                plaid_idv_template_id=plaid.template_id,
+                plaid_api_base=plaid.base_url,
             )
             container = build_container(settings, clock=clock)
             app = create_app(container=container)
             await container.start()
-            world = BillingWorld(fake=fake, clock=clock, container=container, settings=settings, app=app)
+            world = BillingWorld(fake=fake, clock=clock, container=container, settings=settings, app=app, plaid=plaid)
             if worker:
                 await world.start_worker()
             try:

@@ -186,3 +186,48 @@ async def test_joining_through_the_sandbox_checkout_on_the_embedded_default(app:
         assert entries == 1, "the redirect and the events posted the joining payment once"
         history = (await client.get("/api/billing/payments")).json()["items"]
         assert [(p["purpose"], p["amount"]["amountCents"]) for p in history] == [("joining", 30_000)]
+
+
+async def test_identity_verification_through_the_sandbox_on_the_embedded_default(app: Litestar) -> None:
+    """`make run`'s KYC path: start → the sandbox's hosted page → pass → its ES256-signed webhook goes through the
+    same Plaid verifier, inbox and in-process job → VERIFIED."""
+    import re
+    import uuid
+
+    deps = app.state.container.deps
+    email = f"member-{uuid.uuid4().hex[:10]}@example.com"
+    async with AsyncTestClient(app, base_url="https://tenure.test") as client:
+        await client.get("/api/auth/csrf")
+        client.headers["x-csrftoken"] = client.cookies["__Host-csrftoken"]
+        password = "correct horse battery staple 42"
+        assert (await client.post("/api/auth/sign-up", json={"email": email, "password": password})).status_code == 202
+        found: dict[str, str] = {}
+
+        async def code_sent() -> bool:
+            message = await deps.email.latest_for(email, "code.email_verification")
+            if message is not None:
+                found["text"] = message.text
+            return message is not None
+
+        await eventually(code_sent, what="the verification email")
+        code = re.search(r"\b(\d{6})\b", found["text"])
+        assert code is not None
+        assert (
+            await client.post("/api/auth/verify-email", json={"email": email, "code": code.group(1)})
+        ).status_code == 204
+        assert (await client.post("/api/auth/sign-in", json={"email": email, "password": password})).status_code == 200
+        assert (await client.patch("/api/profiles/me", json={"dateOfBirth": "1988-04-02"})).status_code == 200
+
+        started = await client.post("/api/kyc/start")
+        assert started.status_code == 200, started.text
+        page_url = started.json()["verificationUrl"].removeprefix("http://localhost:8000")
+        page = await client.get(page_url)
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        passed = await client.post(f"{page_url}/pass", data={"_csrf_token": token.group(1)}, follow_redirects=False)
+        assert passed.status_code == 303
+
+        async def verified() -> bool:
+            return (await client.get("/api/kyc")).json()["status"] == "verified"
+
+        await eventually(verified, what="the sandbox's webhook to verify the member in-process")

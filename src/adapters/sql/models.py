@@ -333,6 +333,69 @@ class SandboxPaymentObject(DefaultBase):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
+class KycRecord(DefaultBase):
+    """A person's identity verification as the domain needs it (DOMAIN.md §10): no names, documents or ID numbers."""
+
+    __tablename__ = "kyc_records"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempt_id: Mapped[str | None] = mapped_column(String(64))
+    attempt_started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    status_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    staff_decided_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    review_reasons: Mapped[list[str]] = mapped_column(JsonB)
+    failure_reasons: Mapped[list[str]] = mapped_column(JsonB)
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    country: Mapped[str | None] = mapped_column(String(2))
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    verification_url: Mapped[str | None] = mapped_column(Text)
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    """A provider status arrived after a staff decision: recorded and flagged for staff, not applied."""
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('not_started', 'pending', 'verified', 'needs_review', 'failed')", name="status_known"
+        ),
+        Index(
+            "ix_kyc_records_pending",
+            "attempt_started_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+
+class KycAttempt(UUIDv7Base):
+    """Every verification attempt started (the 30-day attempt limit counts these)."""
+
+    __tablename__ = "kyc_attempts"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    provider_attempt_id: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class KycStaffVote(UUIDv7Base):
+    """One staff member's decision on a NEEDS_REVIEW attempt; two distinct votes are needed near the front."""
+
+    __tablename__ = "kyc_staff_votes"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    attempt_id: Mapped[str] = mapped_column(String(64))
+    staff_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    decision: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "attempt_id", "staff_id", name="uq_kyc_staff_votes_once"),
+        CheckConstraint("decision IN ('approve', 'reject')", name="decision_known"),
+    )
+
+
 class LedgerEntry(UUIDv7Base):
     """A journal entry. `reference` is the business identity of the movement: replaying it posts nothing."""
 

@@ -23,6 +23,7 @@ from adapters.sql.accounts import (
 from adapters.sql.audit import SqlAuditLogRepository
 from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.inbox import SqlInboxRepository
+from adapters.sql.kyc import SqlKycRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
 from adapters.sql.outbox import SqlOutboxRepository
@@ -76,6 +77,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLogRepository(self._session)
         self.ledger = SqlLedgerRepository(self._session)
         self.billing = SqlBillingRepository(self._session)
+        self.kyc = SqlKycRepository(self._session)
         self.profiles = SqlProfileRepository(self._session)
         self.security_events = SqlSecurityEventReader(self._session)
         self.notification_preferences = SqlNotificationPreferenceRepository(self._session)

@@ -49,7 +49,11 @@ class StripeWebhookVerifier:
         self._secret = secret
         self._tolerance_s = tolerance_s
 
-    def verify(self, body: bytes, headers: Mapping[str, str], *, now: datetime) -> VerifiedMessage:
+    async def verify(self, body: bytes, headers: Mapping[str, str], *, now: datetime) -> VerifiedMessage:
+        return self.check(body, headers, now=now)
+
+    def check(self, body: bytes, headers: Mapping[str, str], *, now: datetime) -> VerifiedMessage:
+        """The verification itself: pure computation (HMAC and time), no I/O."""
         header = headers.get(HEADER)
         if not header:
             raise InvalidSignature("missing Stripe-Signature header")

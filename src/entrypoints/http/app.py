@@ -10,16 +10,19 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from adapters.sandbox.kyc import SandboxIdentityVerifier
 from adapters.sandbox.payments import SandboxPaymentGateway
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.health import HealthController
+from entrypoints.http.kyc import KycController, KycReviewController
 from entrypoints.http.notifications import NotificationController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.profiles import ProfileController
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
 from entrypoints.http.sandbox import SANDBOX_STATE_KEY, create_sandbox_router
+from entrypoints.http.sandbox_kyc import SANDBOX_KYC_STATE_KEY, create_sandbox_kyc_router
 from entrypoints.http.security_headers import security_headers
 from entrypoints.http.sessions import provide_principal, provide_staff
 from entrypoints.http.settings import SettingsController
@@ -52,6 +55,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         return container.deps
 
     sandbox_routes = [create_sandbox_router()] if isinstance(container.deps.payments, SandboxPaymentGateway) else []
+    if isinstance(container.deps.kyc, SandboxIdentityVerifier):
+        sandbox_routes.append(create_sandbox_kyc_router())
     app = Litestar(
         route_handlers=[
             *sandbox_routes,
@@ -63,6 +68,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             NotificationController,
             SubscriptionController,
             BillingController,
+            KycController,
+            KycReviewController,
             WebhookController,
         ],
         dependencies={
@@ -106,6 +113,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         debug=False,
     )
     app.state.container = container
-    if sandbox_routes:
+    if isinstance(container.deps.payments, SandboxPaymentGateway):
         app.state[SANDBOX_STATE_KEY] = container.deps.payments
+    if isinstance(container.deps.kyc, SandboxIdentityVerifier):
+        app.state[SANDBOX_KYC_STATE_KEY] = container.deps.kyc
     return app

@@ -40,3 +40,21 @@ class WebhookController(Controller):
             raise NotFound()
         received = await receive_webhook(deps, verifier, body=await request.body(), headers=request.headers)
         return Acknowledged(duplicate=not received.new)
+
+    @post(
+        "/plaid",
+        operation_id="receivePlaidWebhook",
+        status_code=200,
+        summary="Plaid identity-verification webhooks (Plaid-Verification JWT, ES256)",
+        responses={
+            400: ResponseSpec(Problem, description="Missing or invalid Plaid-Verification JWT; nothing stored"),
+            404: ResponseSpec(Problem, description="Plaid is not configured"),
+            503: ResponseSpec(Problem, description="Could not store the event; Plaid will retry"),
+        },
+    )
+    async def plaid(self, request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Acknowledged:
+        verifier = deps.webhook_verifiers.get("plaid")
+        if verifier is None:
+            raise NotFound()
+        received = await receive_webhook(deps, verifier, body=await request.body(), headers=request.headers)
+        return Acknowledged(duplicate=not received.new)

@@ -18,6 +18,7 @@ from ports.outbound.accounts import (
 from ports.outbound.audit import AuditLogRepository
 from ports.outbound.billing import BillingRepository
 from ports.outbound.inbox import InboxRepository
+from ports.outbound.kyc_records import KycRepository
 from ports.outbound.ledger import LedgerRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
 from ports.outbound.outbox import OutboxRepository
@@ -54,6 +55,9 @@ class UnitOfWork(Protocol):
 
     @property
     def billing(self) -> BillingRepository: ...
+
+    @property
+    def kyc(self) -> KycRepository: ...
 
     @property
     def profiles(self) -> ProfileRepository: ...

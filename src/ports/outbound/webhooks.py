@@ -24,6 +24,7 @@ class VerifiedMessage:
 class WebhookVerifier(Protocol):
     provider: str
 
-    def verify(self, body: bytes, headers: Mapping[str, str], *, now: datetime) -> VerifiedMessage:
-        """Return the message's identity, or raise `InvalidSignature`. Never trusts anything unverified."""
+    async def verify(self, body: bytes, headers: Mapping[str, str], *, now: datetime) -> VerifiedMessage:
+        """Return the message's identity, or raise `InvalidSignature`. Never trusts anything unverified. Async
+        because some providers' keys are fetched (and cached) from the provider (Plaid's JWT keys)."""
         ...

@@ -11,6 +11,7 @@ from domain.sessions import SessionPolicy
 from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
 from ports.outbound.health import HealthProbe
+from ports.outbound.kyc import IdentityVerifier, KycEventDecoder
 from ports.outbound.outbox import OutboxMessage
 from ports.outbound.payments import PaymentEventDecoder, PaymentGateway
 from ports.outbound.rate_limit import RateLimiter
@@ -66,5 +67,9 @@ class Deps:
     payment_events: PaymentEventDecoder | None = None
     rules: RulesHistory = field(default_factory=_default_rules)
     billing: BillingConfig = field(default_factory=BillingConfig)
+    kyc: IdentityVerifier | None = None
+    kyc_events: KycEventDecoder | None = None
+    identity_key: bytes = b""
+    """The key of the identity fingerprint (keyed HMAC, DOMAIN.md §10), from settings."""
     new_id: Callable[[], UUID] = uuid4
     """Ids for new records; the composition root passes time-ordered UUIDv7 (index locality)."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from ports.outbound.tasks import Payload
+from ports.usecases import kyc
 from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
 from ports.usecases.auth import CODE_ISSUED_EVENT
 from ports.usecases.billing_commands import HANDLERS as BILLING_COMMANDS
@@ -171,6 +172,37 @@ TASKS: TaskTable = task_table(
             max_retry_delay=timedelta(minutes=5),
             key=_constant(SWEEP_TASK),
             cron="*/15 * * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=kyc.PROCESS_TASK,
+            handler=kyc.process_event,
+            timeout=timedelta(seconds=60),
+            max_attempts=8,
+            retry_delay=timedelta(seconds=5),
+            max_retry_delay=timedelta(minutes=10),
+            key=kyc.process_key,
+        ),
+        TaskSpec(
+            name=kyc.REFETCH_TASK,
+            handler=kyc.refetch_pending,
+            timeout=timedelta(minutes=10),
+            max_attempts=3,
+            retry_delay=timedelta(seconds=30),
+            max_retry_delay=timedelta(minutes=5),
+            key=_constant(kyc.REFETCH_TASK),
+            cron="7 * * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=kyc.REMINDER_TASK,
+            handler=kyc.remind,
+            timeout=timedelta(minutes=10),
+            max_attempts=3,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=10),
+            key=_constant(kyc.REMINDER_TASK),
+            cron="0 15 * * *",
             coalesce=True,
         ),
     ]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ports.outbound.webhooks import WebhookVerifier
+from ports.usecases import kyc
 from ports.usecases.deps import Deps
 from ports.usecases.payment_events import PROVIDER, enqueue_processing
 
@@ -23,7 +24,7 @@ async def receive_webhook(
     deps: Deps, verifier: WebhookVerifier, *, body: bytes, headers: Mapping[str, str]
 ) -> Received:
     """Raise `InvalidSignature` for anything unverifiable: nothing is stored then."""
-    message = verifier.verify(body, headers, now=deps.clock.now())
+    message = await verifier.verify(body, headers, now=deps.clock.now())
     async with deps.uow() as uow:
         message_id, new = await uow.inbox.store(
             provider=verifier.provider,
@@ -36,4 +37,6 @@ async def receive_webhook(
         await uow.commit()
     if new and verifier.provider == PROVIDER:
         await enqueue_processing(deps, message_id)
+    elif new and verifier.provider == kyc.PROVIDER:
+        await kyc.enqueue_processing(deps, message_id)
     return Received(key=message.key, new=new)

@@ -1,0 +1,1 @@
+"""Plaid Identity Verification: the verifier (plaid-python), webhook verification and the webhook decoder."""
