@@ -316,3 +316,75 @@ async def test_the_attempt_limit_says_when_a_retry_is_allowed(world: BillingWorl
         state = await status(me)
         assert state["mayRetry"] is False
         assert state["retryAfter"] is not None
+
+
+async def rule(member: Member, name: str) -> dict[str, Any]:
+    response = await member.client.get("/api/business-rules/me")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = next(r for r in response.json()["rules"] if r["rule"] == name)
+    return found
+
+
+async def test_the_business_rules_show_the_kyc_reason_cleared_and_then_expired(world: BillingWorld) -> None:
+    async with world.http() as client:
+        me = await world.member(client)
+        await world.join(me)
+        assert await rule(me, "identity_verified") == {
+            "rule": "identity_verified",
+            "ok": False,
+            "reasons": ["kyc_not_verified"],
+        }
+        attempt = await start(me)
+        world.plaid.complete(attempt, "success", user=IDENTITY)
+        await deliver(world, attempt)
+        await settled_status(world, me, "verified")
+        assert (await rule(me, "identity_verified"))["ok"] is True
+        assert (await rule(me, "minimum_age"))["ok"] is True
+        mine = (await client.get("/api/business-rules/me")).json()
+        assert mine["eligible"] is True, mine
+
+        world.advance(timedelta(days=365 * 2 + 40))  # past kyc_valid_months (24)
+        expired = await rule(me, "identity_verified")
+        assert expired == {"rule": "identity_verified", "ok": False, "reasons": ["kyc_expired"]}
+        public = (await client.get("/api/business-rules")).json()
+        assert public["kycValidMonths"] == 24
+        assert public["joiningFee"] == {"amountCents": 30_000, "currency": "USD"}
+
+
+async def test_under_eighteen_by_the_verified_birth_date_is_not_eligible(world: BillingWorld) -> None:
+    """The profile says 18+ (checkout needs it), the documents say 17: review, and even if staff approve the
+    identity, the KYC birth date decides eligibility."""
+    async with world.http() as c1, world.http() as c2, world.http() as c3:
+        me = await world.member(c1)
+        reviewers = (await world.member(c2), await world.member(c3))
+        await world.join(me)
+        seventeen = world.clock.now().date().replace(year=world.clock.now().year - 17).isoformat()
+        attempt = await start(me)
+        world.plaid.complete(attempt, "success", user={**IDENTITY, "date_of_birth": seventeen})
+        await deliver(world, attempt)
+        assert (await settled_status(world, me, "needs_review"))["reasons"] == ["dob_mismatch"]
+        for reviewer in reviewers:  # position 1: two staff
+            await kyc.decide(
+                world.container.deps,
+                staff_principal(reviewer.account_id, world),
+                me.account_id,
+                decision=StaffDecision.APPROVE,
+                reason="identity is real",
+            )
+        assert (await status(me))["status"] == "verified"
+        age = await rule(me, "minimum_age")
+        assert age == {"rule": "minimum_age", "ok": False, "reasons": ["under_age"]}
+
+
+async def test_a_member_reaches_only_their_own_verification(world: BillingWorld) -> None:
+    async with world.http() as a_client, world.http() as b_client:
+        a, b = await world.member(a_client), await world.member(b_client)
+        a_attempt = await start(a)
+        assert (await status(b))["status"] == "not_started", "B sees B's own verification, not A's"
+        assert await start(b) != a_attempt
+        assert (await b.client.get("/api/admin/kyc/reviews")).status_code == 403
+        decision = await b.client.post(
+            f"/api/admin/kyc/{a.account_id}/decision", json={"decision": "approve", "reason": "let me in"}
+        )
+        assert decision.status_code == 403
+        assert (await status(a))["status"] == "pending"

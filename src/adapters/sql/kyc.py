@@ -122,6 +122,26 @@ class SqlKycRepository:
         )
         return bool(await self._session.scalar(stmt))
 
+    async def identity_elsewhere(self, fingerprint: str, *, other_than: UUID) -> tuple[bool, bool]:
+        M = models.Membership
+        live = select(
+            exists().where(
+                R.fingerprint == fingerprint,
+                R.account_id != other_than,
+                exists().where(
+                    M.account_id == R.account_id, M.status.in_(("PENDING", "ACTIVE", "PAST_DUE", "WON", "PAID"))
+                ),
+            )
+        )
+        won = select(
+            exists().where(
+                R.fingerprint == fingerprint,
+                R.account_id != other_than,
+                exists().where(M.account_id == R.account_id, M.status.in_(("WON", "PAID", "ENDED"))),
+            )
+        )
+        return bool(await self._session.scalar(live)), bool(await self._session.scalar(won))
+
     async def pending_since(self, cutoff: datetime, *, limit: int) -> Sequence[str]:
         rows = await self._session.scalars(
             select(R.attempt_id)

@@ -15,6 +15,7 @@ from adapters.sandbox.payments import SandboxPaymentGateway
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AuthController
+from entrypoints.http.business_rules import BusinessRulesController
 from entrypoints.http.health import HealthController
 from entrypoints.http.kyc import KycController, KycReviewController
 from entrypoints.http.notifications import NotificationController
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             BillingController,
             KycController,
             KycReviewController,
+            BusinessRulesController,
             WebhookController,
         ],
         dependencies={

@@ -47,6 +47,10 @@ class KycRepository(Protocol):
         """Another person with this identity holds a live membership or has won (§10 `duplicate_identity`)."""
         ...
 
+    async def identity_elsewhere(self, fingerprint: str, *, other_than: UUID) -> tuple[bool, bool]:
+        """(another person with this identity holds a live membership, another person with it has won)."""
+        ...
+
     async def pending_since(self, cutoff: datetime, *, limit: int) -> Sequence[str]:
         """Attempt ids of PENDING records started before `cutoff` (the hourly re-fetch of lost webhooks)."""
         ...

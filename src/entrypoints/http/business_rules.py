@@ -1,0 +1,82 @@
+"""`/api/business-rules`: the program rules as configured (public) and my eligibility rule by rule."""
+
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+
+from domain.money import Money
+from entrypoints.http.schemas import Problem
+from ports.usecases import business_rules
+from ports.usecases.auth import Principal
+from ports.usecases.deps import Deps
+
+
+class MoneyOut(msgspec.Struct, rename="camel", kw_only=True):
+    amount_cents: int
+    currency: str
+
+
+def _money(value: Money) -> MoneyOut:
+    return MoneyOut(amount_cents=value.cents, currency=value.currency)
+
+
+class RuleOut(msgspec.Struct, rename="camel", kw_only=True):
+    rule: str
+    """membership_standing | identity_verified | minimum_age | one_win_per_person | minimum_tenure"""
+    ok: bool
+    reasons: list[str]
+
+
+class MyEligibilityOut(msgspec.Struct, rename="camel", kw_only=True):
+    eligible: bool
+    at: datetime
+    rules: list[RuleOut]
+
+
+class ProgramRulesOut(msgspec.Struct, rename="camel", kw_only=True):
+    version: int
+    effective_at: datetime
+    joining_fee: MoneyOut
+    monthly_dues: MoneyOut
+    retention_months: int
+    grace_days: int
+    reward: MoneyOut
+    payout_threshold: MoneyOut
+    launch_date: date | None
+    payouts_from: datetime | None
+    min_age_years: int
+    min_tenure_months: int
+    kyc_valid_months: int
+    kyc_attempts_per_30_days: int
+    fund_share_bps: int
+    backup_withholding_bps: int
+    payout_info_deadline_days: int
+
+
+class BusinessRulesController(Controller):
+    path = "/api/business-rules"
+    tags = ["business-rules"]
+
+    @get("/", operation_id="getProgramRules")
+    async def rules(self, deps: NamedDependency[Deps]) -> ProgramRulesOut:
+        """The program rules in force (fees, thresholds, dates): the same for everyone."""
+        view = business_rules.program_rules(deps)
+        fields: dict[str, Any] = {}
+        for name in ProgramRulesOut.__struct_fields__:
+            value = getattr(view, name)
+            fields[name] = _money(value) if isinstance(value, Money) else value
+        return ProgramRulesOut(**fields)
+
+    @get("/me", operation_id="getMyEligibility", responses={401: ResponseSpec(Problem, description="Not signed in")})
+    async def mine(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> MyEligibilityOut:
+        """Each eligibility rule with pass/fail and the reasons it fails (DOMAIN.md §6)."""
+        result = await business_rules.my_eligibility(deps, principal)
+        return MyEligibilityOut(
+            eligible=result.eligible,
+            at=result.at,
+            rules=[RuleOut(rule=c.rule, ok=c.ok, reasons=list(c.reasons)) for c in result.rules],
+        )
