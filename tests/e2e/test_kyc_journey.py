@@ -388,3 +388,26 @@ async def test_a_member_reaches_only_their_own_verification(world: BillingWorld)
         )
         assert decision.status_code == 403
         assert (await status(a))["status"] == "pending"
+
+
+async def test_duplicate_and_repeated_webhooks_end_in_the_same_state_once(world: BillingWorld) -> None:
+    async with world.http() as client:
+        me = await world.member(client)
+        attempt = await start(me)
+        world.plaid.complete(attempt, "success", user=IDENTITY)
+        body, headers = world.plaid.signed_webhook(attempt)
+        async with world.http() as hook:
+            first = await hook.post(WEBHOOK, content=body, headers=headers)
+            again = await hook.post(WEBHOOK, content=body, headers=headers)
+        assert first.json()["duplicate"] is False
+        assert again.json()["duplicate"] is True
+        await settled_status(world, me, "verified")
+        world.advance(timedelta(seconds=30))
+        assert (await deliver(world, attempt)).status_code == 200  # Plaid re-sends: a new token, same facts
+        await world.settle()
+        assert (await status(me))["status"] == "verified"
+        verified_notices = await world.value(
+            "SELECT count(*) FROM outbox WHERE event_name = 'kyc.verified' AND payload->>'accountId' = $1",
+            str(me.account_id),
+        )
+        assert verified_notices == 1
