@@ -1,8 +1,11 @@
 """The embedded default (`make run`): SQLite file, in-process jobs, no PostgreSQL or Redis needed."""
 
 import asyncio
+import re
 import sqlite3
+import uuid
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -114,34 +117,36 @@ async def test_member_numbers_and_append_only_ledger_on_sqlite(migrated: str) ->
             conn.execute("DELETE FROM ledger_entries")
 
 
+async def signed_in_member(client: AsyncTestClient[Litestar], deps: Any) -> str:
+    """Sign up, verify by the sandbox-mailed code (sent by the in-process runner) and sign in; returns the email."""
+    email = f"member-{uuid.uuid4().hex[:10]}@example.com"
+    await client.get("/api/auth/csrf")
+    client.headers["x-csrftoken"] = client.cookies["__Host-csrftoken"]
+    password = "correct horse battery staple 42"
+    assert (await client.post("/api/auth/sign-up", json={"email": email, "password": password})).status_code == 202
+    found: dict[str, str] = {}
+
+    async def code_sent() -> bool:
+        message = await deps.email.latest_for(email, "code.email_verification")
+        if message is not None:
+            found["text"] = message.text
+        return message is not None
+
+    await eventually(code_sent, timeout=30, what="the verification email")
+    code = re.search(r"\b(\d{6})\b", found["text"])
+    assert code is not None
+    verified = await client.post("/api/auth/verify-email", json={"email": email, "code": code.group(1)})
+    assert verified.status_code == 204
+    assert (await client.post("/api/auth/sign-in", json={"email": email, "password": password})).status_code == 200
+    return email
+
+
 async def test_joining_through_the_sandbox_checkout_on_the_embedded_default(app: Litestar) -> None:
     """`make run`'s money path: checkout → the sandbox's hosted page → pay → its signed events go through the
     same inbox → in-process job → use case as Stripe's; the redirect lands on the same fulfilment."""
-    import re
-    import uuid
-
     deps = app.state.container.deps
-    email = f"member-{uuid.uuid4().hex[:10]}@example.com"
     async with AsyncTestClient(app, base_url="https://tenure.test") as client:
-        await client.get("/api/auth/csrf")
-        client.headers["x-csrftoken"] = client.cookies["__Host-csrftoken"]
-        password = "correct horse battery staple 42"
-        assert (await client.post("/api/auth/sign-up", json={"email": email, "password": password})).status_code == 202
-        found: dict[str, str] = {}
-
-        async def code_sent() -> bool:
-            message = await deps.email.latest_for(email, "code.email_verification")
-            if message is not None:
-                found["text"] = message.text
-            return message is not None
-
-        await eventually(code_sent, what="the verification email")
-        code = re.search(r"\b(\d{6})\b", found["text"])
-        assert code is not None
-        assert (
-            await client.post("/api/auth/verify-email", json={"email": email, "code": code.group(1)})
-        ).status_code == 204
-        assert (await client.post("/api/auth/sign-in", json={"email": email, "password": password})).status_code == 200
+        await signed_in_member(client, deps)
         profile = {
             "legalFirstName": "Ada",
             "legalLastName": "Lovelace",
@@ -179,7 +184,7 @@ async def test_joining_through_the_sandbox_checkout_on_the_embedded_default(app:
             async with deps.uow() as uow:
                 return await uow.inbox.unprocessed_count("stripe") == 0
 
-        await eventually(events_applied, what="the sandbox's events to be processed in-process")
+        await eventually(events_applied, timeout=30, what="the sandbox's events to be processed in-process")
         async with deps.uow() as uow:
             assert await uow.inbox.unprocessed_count("stripe") == 0
             entries = await uow.session.scalar(select(func.count()).select_from(models.LedgerEntry))
@@ -191,31 +196,9 @@ async def test_joining_through_the_sandbox_checkout_on_the_embedded_default(app:
 async def test_identity_verification_through_the_sandbox_on_the_embedded_default(app: Litestar) -> None:
     """`make run`'s KYC path: start → the sandbox's hosted page → pass → its ES256-signed webhook goes through the
     same Plaid verifier, inbox and in-process job → VERIFIED."""
-    import re
-    import uuid
-
     deps = app.state.container.deps
-    email = f"member-{uuid.uuid4().hex[:10]}@example.com"
     async with AsyncTestClient(app, base_url="https://tenure.test") as client:
-        await client.get("/api/auth/csrf")
-        client.headers["x-csrftoken"] = client.cookies["__Host-csrftoken"]
-        password = "correct horse battery staple 42"
-        assert (await client.post("/api/auth/sign-up", json={"email": email, "password": password})).status_code == 202
-        found: dict[str, str] = {}
-
-        async def code_sent() -> bool:
-            message = await deps.email.latest_for(email, "code.email_verification")
-            if message is not None:
-                found["text"] = message.text
-            return message is not None
-
-        await eventually(code_sent, what="the verification email")
-        code = re.search(r"\b(\d{6})\b", found["text"])
-        assert code is not None
-        assert (
-            await client.post("/api/auth/verify-email", json={"email": email, "code": code.group(1)})
-        ).status_code == 204
-        assert (await client.post("/api/auth/sign-in", json={"email": email, "password": password})).status_code == 200
+        await signed_in_member(client, deps)
         assert (await client.patch("/api/profiles/me", json={"dateOfBirth": "1988-04-02"})).status_code == 200
 
         started = await client.post("/api/kyc/start")
@@ -230,4 +213,4 @@ async def test_identity_verification_through_the_sandbox_on_the_embedded_default
         async def verified() -> bool:
             return (await client.get("/api/kyc")).json()["status"] == "verified"
 
-        await eventually(verified, what="the sandbox's webhook to verify the member in-process")
+        await eventually(verified, timeout=30, what="the sandbox's webhook to verify the member in-process")

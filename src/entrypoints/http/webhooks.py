@@ -19,6 +19,14 @@ class Acknowledged(msgspec.Struct, rename="camel", kw_only=True):
     duplicate: bool
 
 
+async def _receive(provider: str, request: Request[Any, Any, Any], deps: Deps) -> Acknowledged:
+    verifier = deps.webhook_verifiers.get(provider)
+    if verifier is None:
+        raise NotFound()
+    received = await receive_webhook(deps, verifier, body=await request.body(), headers=request.headers)
+    return Acknowledged(duplicate=not received.new)
+
+
 class WebhookController(Controller):
     path = "/api/webhooks"
     tags = ["webhooks"]
@@ -35,11 +43,7 @@ class WebhookController(Controller):
         },
     )
     async def stripe(self, request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Acknowledged:
-        verifier = deps.webhook_verifiers.get("stripe")
-        if verifier is None:
-            raise NotFound()
-        received = await receive_webhook(deps, verifier, body=await request.body(), headers=request.headers)
-        return Acknowledged(duplicate=not received.new)
+        return await _receive("stripe", request, deps)
 
     @post(
         "/plaid",
@@ -53,8 +57,4 @@ class WebhookController(Controller):
         },
     )
     async def plaid(self, request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Acknowledged:
-        verifier = deps.webhook_verifiers.get("plaid")
-        if verifier is None:
-            raise NotFound()
-        received = await receive_webhook(deps, verifier, body=await request.body(), headers=request.headers)
-        return Acknowledged(duplicate=not received.new)
+        return await _receive("plaid", request, deps)

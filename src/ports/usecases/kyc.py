@@ -27,6 +27,7 @@ from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 from ports.usecases.errors import Forbidden, InvalidInput, NotFound, Refused
+from ports.usecases.inbox import process_message
 
 logger = logging.getLogger(__name__)
 
@@ -264,25 +265,14 @@ def process_key(payload: Payload) -> str:
 
 async def process_event(deps: Deps, payload: Payload) -> str:
     """Job: apply one stored identity-verification webhook by re-reading its attempt."""
-    message_id = UUID(str(payload["messageId"]))
-    async with deps.uow() as uow:
-        message = await uow.inbox.get(message_id)
-    if message is None or message.processed_at is not None:
-        return "already processed"
-    if deps.kyc_events is None:
+    decoder = deps.kyc_events
+    if decoder is None:
         raise RuntimeError("no identity-verification event decoder is configured")
-    try:
-        ref = deps.kyc_events.decode(message.body)
-        outcome = await sync_attempt(deps, ref.attempt_id)
-    except Exception as exc:
-        async with deps.uow() as uow:
-            await uow.inbox.mark_failed(message_id, error=f"{type(exc).__name__}: {exc}")
-            await uow.commit()
-        raise
-    async with deps.uow() as uow:
-        await uow.inbox.mark_processed(message_id, at=deps.clock.now())
-        await uow.commit()
-    return outcome
+
+    async def apply(body: str) -> str:
+        return await sync_attempt(deps, decoder.decode(body).attempt_id)
+
+    return await process_message(deps, UUID(str(payload["messageId"])), apply)
 
 
 async def enqueue_processing(deps: Deps, message_id: UUID) -> None:

@@ -19,6 +19,7 @@ from ports.outbound.payments import PaymentEventRef
 from ports.outbound.tasks import Payload
 from ports.usecases import billing_sync
 from ports.usecases.deps import Deps
+from ports.usecases.inbox import process_message
 
 logger = logging.getLogger(__name__)
 
@@ -90,27 +91,14 @@ async def apply_event(deps: Deps, ref: PaymentEventRef) -> str:
 
 async def process_event(deps: Deps, payload: Payload) -> str:
     """Job: apply one stored event, then mark it processed. Failures are counted and the job retried."""
-    message_id = UUID(str(payload["messageId"]))
-    async with deps.uow() as uow:
-        message = await uow.inbox.get(message_id)
-    if message is None or message.processed_at is not None:
-        return "already processed"
-    if deps.payment_events is None:
+    decoder = deps.payment_events
+    if decoder is None:
         raise RuntimeError("no payment event decoder is configured")
-    try:
-        ref = deps.payment_events.decode(message.body)
-        outcome = await apply_event(deps, ref)
-    except Exception as exc:
-        async with deps.uow() as uow:
-            await uow.inbox.mark_failed(message_id, error=f"{type(exc).__name__}: {exc}")
-            await uow.commit()
-        if isinstance(exc, ValueError):
-            logger.error("undecodable provider event %s", message.event_key)
-        raise
-    async with deps.uow() as uow:
-        await uow.inbox.mark_processed(message_id, at=deps.clock.now())
-        await uow.commit()
-    return outcome
+
+    async def apply(body: str) -> str:
+        return await apply_event(deps, decoder.decode(body))
+
+    return await process_message(deps, UUID(str(payload["messageId"])), apply)
 
 
 async def recover_inbox(deps: Deps, payload: Payload) -> int:
