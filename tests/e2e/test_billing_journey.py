@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.billing import next_due_after
 from entrypoints.settings import Settings
 from tests.e2e.billing_env import BillingWorld, Member, billing_world
 
@@ -163,6 +164,28 @@ async def test_late_truth_reinstates_when_paid_before_grace_ended(world: Billing
             "SELECT count(*) FROM audit_log WHERE entity_type = 'membership' AND action = 'reinstate'"
         )
         assert audit == 1
+
+        # The default had cancelled the subscription: billing restarts on the same card at the next due date.
+        await world.deliver_all()
+        old = world.fake.get(me.subscription_id)
+        assert old["status"] == "canceled"
+        restarted = [
+            s
+            for s in world.fake.all_objects("subscription")
+            if s["customer"] == old["customer"] and s["id"] != old["id"]
+        ]
+        assert len(restarted) == 1
+        new = restarted[0]
+        assert new["status"] == "active"
+        assert new["metadata"]["membership_id"] == back["membershipId"]
+        anchor = datetime.fromtimestamp(new["items"]["data"][0]["current_period_end"], UTC)
+        assert anchor == next_due_after(ts(back["tenureStart"]), world.clock.now())  # the original schedule
+        me.subscription_id = new["id"]
+        renewal = await renew(world, me, "paid")
+        assert renewal["amount_paid"] == 2_500
+        after = await me.status()
+        assert after["status"] == "active"
+        assert after["position"] == position
 
 
 async def test_late_payment_after_grace_stays_defaulted_and_is_refunded(world: BillingWorld) -> None:

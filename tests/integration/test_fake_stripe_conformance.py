@@ -215,6 +215,39 @@ async def test_full_billing_scenario_conforms_to_stripe(fake: FakeStripe, client
     assert stale["created"] >= deleted["created"]
     assert fake.events()[-1]["id"] == stale["id"]
 
+    # Restarted after the cancellation (a late-truth reinstatement): the same customer, price and card, anchored
+    # in the future with no proration, so nothing is invoiced before the anchor.
+    assert canceled.default_payment_method
+    anchor = fake.now() + 7 * 86_400
+    restarted = seen(
+        await client.v1.subscriptions.create_async(
+            params={
+                "customer": session["customer"],
+                "items": [{"price": item.price.id, "quantity": item.quantity}],
+                "default_payment_method": canceled.default_payment_method,
+                "billing_cycle_anchor": anchor,
+                "proration_behavior": "none",
+                "payment_behavior": "allow_incomplete",
+                "metadata": {"membership_id": "mem_1"},
+            },
+            options={"idempotency_key": "restart-mem_1"},
+        )
+    )
+    restarted_item = restarted["items"].data[0]
+    assert (restarted.status, restarted.customer, restarted.metadata["membership_id"]) == (
+        "active",
+        session["customer"],
+        "mem_1",
+    )
+    assert (restarted.billing_cycle_anchor, restarted_item.current_period_end) == (anchor, anchor)
+    assert (restarted_item.price.id, restarted.default_payment_method) == (
+        item.price.id,
+        canceled.default_payment_method,
+    )
+    assert restarted.latest_invoice is None
+    assert fake.last_event("customer.subscription.created")["data"]["object"]["id"] == restarted.id
+    assert seen(await client.v1.invoices.list_async(params={"subscription": restarted.id})).data == []
+
     # Events and balance transactions over the API.
     events = seen(await client.v1.events.list_async(params={"type": "invoice.paid", "limit": 100}))
     assert {e.data.object.id for e in events.data} == {invoice.id, renewal["id"], action["id"]}
@@ -486,6 +519,82 @@ async def test_payment_mode_checkout_refunds_and_balance_conform_to_stripe(
     problems = [f"{body.get('id')}: {p}" for body in seen.bodies for p in shape_problems(body)]
     problems += [f"{obj['id']}: {p}" for obj in fake.all_objects() for p in shape_problems(obj)]
     assert problems == []
+
+
+async def test_subscription_create_with_an_anchor_refuses_what_stripe_refuses(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    customer = await client.v1.customers.create_async(params={"email": "ada@example.com"})
+    price = _recurring(fake)
+    anchor = fake.now() + 10 * 86_400
+    good: dict[str, Any] = {
+        "customer": customer.id,
+        "items": [{"price": price, "quantity": 1}],
+        "billing_cycle_anchor": anchor,
+        "proration_behavior": "none",
+        "payment_behavior": "allow_incomplete",
+    }
+    refused: list[tuple[dict[str, Any], int, str | None, str | None]] = [
+        ({**good, "customer": "cus_missing"}, 404, "resource_missing", "customer"),
+        ({k: v for k, v in good.items() if k != "customer"}, 400, "parameter_missing", "customer"),
+        ({**good, "items": [{"price": "price_missing"}]}, 404, "resource_missing", "items[0][price]"),
+        (
+            {**good, "items": [{"price": str(fake.create_price(500, interval=None)["id"])}]},
+            400,
+            None,
+            "items[0][price]",
+        ),
+        ({**good, "billing_cycle_anchor": fake.now() - 1}, 400, "parameter_invalid_integer", "billing_cycle_anchor"),
+        ({**good, "billing_cycle_anchor": add_months(fake.now()) + 60}, 400, None, "billing_cycle_anchor"),
+        ({**good, "proration_behavior": "create_prorations"}, 400, None, "proration_behavior"),
+    ]
+    for params, status, code, param in refused:
+        with pytest.raises(stripe.StripeError) as error:
+            await client.v1.subscriptions.create_async(params=params)  # type: ignore[arg-type]
+        body: dict[str, Any] = error.value.json_body or {}  # type: ignore[assignment]
+        assert (error.value.http_status, body["error"].get("code"), body["error"].get("param")) == (status, code, param)
+        assert body["error"]["type"] == "invalid_request_error"
+    assert fake.all_objects("subscription") == []
+
+    auth = {"Authorization": f"Bearer {fake.api_key}", "Content-Type": "application/x-www-form-urlencoded"}
+    form = f"customer={customer.id}&items[0][price]={price}&billing_cycle_anchor={anchor}&proration_behavior=none"
+    async with httpx.AsyncClient(base_url=fake.base_url) as http:
+        unkeyed = await http.post("/v1/subscriptions", content=form, headers=auth)
+        assert (unkeyed.status_code, unkeyed.json()["error"]["code"]) == (400, "idempotency_key_required")
+        keyed = {**auth, "Idempotency-Key": "restart-1"}
+        first = await http.post("/v1/subscriptions", content=form, headers=keyed)
+        replay = await http.post("/v1/subscriptions", content=form, headers=keyed)
+    assert first.status_code == replay.status_code == 200
+    assert replay.content == first.content
+    assert len(fake.all_objects("subscription")) == 1
+    assert [p for obj in fake.all_objects() for p in shape_problems(obj)] == []
+
+
+def test_periods_follow_the_billing_cycle_anchor() -> None:
+    """After a restart anchored on the 31st: billed at the anchor, then on the anchor's day, clamped (Stripe)."""
+    now = [int(datetime(2031, 1, 20, 12, tzinfo=UTC).timestamp())]
+    fake = FakeStripe(clock=lambda: now[0])
+    customer = fake.create_customer(email="ada@example.com")
+    anchor = int(datetime(2031, 1, 31, 12, tzinfo=UTC).timestamp())
+    subscription = fake.create_subscription(
+        {
+            "customer": customer["id"],
+            "items": [{"price": _recurring(fake), "quantity": "1"}],
+            "billing_cycle_anchor": str(anchor),
+            "proration_behavior": "none",
+        }
+    )
+    item = subscription["items"]["data"][0]
+    assert (item["current_period_start"], item["current_period_end"]) == (now[0], anchor)
+    assert fake.all_objects("invoice") == []
+    dues = [fake.advance_subscription(subscription["id"], "paid") for _ in range(3)]
+    assert [datetime.fromtimestamp(i["created"], UTC).date().isoformat() for i in dues] == [
+        "2031-01-31",
+        "2031-02-28",
+        "2031-03-31",
+    ]
+    assert (dues[0]["period_start"], dues[0]["period_end"], dues[0]["amount_paid"]) == (now[0], anchor, 2_500)
+    assert [e["type"] for e in fake.events()][:2] == ["customer.created", "customer.subscription.created"]
 
 
 def _recurring(fake: FakeStripe) -> str:

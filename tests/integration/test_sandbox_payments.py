@@ -439,6 +439,96 @@ async def test_cancelling_now_emits_deleted_once(sandbox: Sandbox) -> None:
     assert refused.value.status == 404
 
 
+async def test_restart_after_cancellation_is_a_new_subscription_billed_from_the_anchor(sandbox: Sandbox) -> None:
+    membership_id = member()
+    joined = await sandbox.joined(membership_id)
+    old_id = joined.subscription_id
+    assert old_id is not None
+    gateway = sandbox.gateway
+    unpaid = await gateway.advance_subscription(old_id, "failed")
+    assert unpaid is not None
+    sandbox.deliveries.received.clear()
+    await gateway.cancel_subscription(old_id, idempotency_key=f"cancel-now:{old_id}")  # the default
+    [deleted] = sandbox.deliveries.take()
+    old = deleted["data"]["object"]
+    assert (await gateway.pay_invoice(unpaid.id)).status == "paid"  # the late truth: paid after all
+    assert (await gateway.get_subscription(old_id)).status == "canceled", "paying late does not revive it"
+    assert "customer.subscription.updated" not in sandbox.deliveries.types()
+    sandbox.deliveries.received.clear()
+    assert old["default_payment_method"]
+    sandbox.clock.advance(timedelta(days=3))
+    restarted_at = sandbox.clock.now()
+    anchor = restarted_at + timedelta(days=20)
+    key = f"restart:{membership_id}:reinstated"
+
+    restarted = await gateway.restart_subscription(
+        old_id, billing_cycle_anchor=anchor, membership_id=membership_id, idempotency_key=key
+    )
+    assert restarted.id != old_id
+    assert (restarted.status, restarted.customer_id, restarted.membership_id) == (
+        "active",
+        joined.customer_id,
+        membership_id,
+    )
+    assert (restarted.current_period_start, restarted.current_period_end) == (restarted_at, anchor)
+    assert not restarted.cancel_at_period_end
+    assert restarted.ended_at is None
+    [created] = sandbox.deliveries.take()
+    new = created["data"]["object"]
+    assert (created["type"], new["id"], new["status"]) == ("customer.subscription.created", restarted.id, "active")
+    assert created["request"]["idempotency_key"] == key
+    assert [(i["price"]["id"], i["quantity"]) for i in new["items"]["data"]] == [
+        (i["price"]["id"], i["quantity"]) for i in old["items"]["data"]
+    ]
+    assert new["default_payment_method"] == old["default_payment_method"]
+    assert new["billing_cycle_anchor"] == int(anchor.timestamp())
+    assert "_sandbox" not in new
+    assert (await gateway.list_invoices(subscription_id=restarted.id)).items == (), "nothing billed before the anchor"
+
+    again = await gateway.restart_subscription(
+        old_id, billing_cycle_anchor=anchor, membership_id=membership_id, idempotency_key=key
+    )
+    assert again == restarted
+    assert sandbox.deliveries.received == [], "the replay did nothing"
+
+    sandbox.clock.advance(timedelta(days=20))
+    renewal = await gateway.advance_subscription(restarted.id, "paid")
+    assert renewal is not None
+    assert (renewal.status, renewal.billing_reason, renewal.subscription_id) == (
+        "paid",
+        "subscription_cycle",
+        restarted.id,
+    )
+    assert (renewal.amount_paid, renewal.created_at, renewal.paid_at) == (DUES, anchor, anchor)
+    assert (renewal.period_start, renewal.period_end) == (restarted_at, anchor)
+    moved = await gateway.get_subscription(restarted.id)
+    next_due = datetime.fromtimestamp(add_months(int(anchor.timestamp()), 1), UTC)
+    assert (moved.status, moved.current_period_start, moved.current_period_end) == ("active", anchor, next_due)
+    following = await gateway.advance_subscription(restarted.id, "paid")
+    assert following is not None
+    assert following.created_at == next_due
+    sandbox.deliveries.received.clear()
+
+    now = sandbox.clock.now()
+    refusals = [
+        (now - timedelta(minutes=1), old_id, "restart:past", 400, "parameter_invalid_integer"),
+        (now + timedelta(days=40), old_id, "restart:too-far", 400, None),  # beyond the next natural billing date
+        (now + timedelta(days=5), "sub_missing", "restart:missing", 404, "resource_missing"),
+        (now + timedelta(days=5), old_id, key, 400, "idempotency_error"),  # the key, reused for another request
+    ]
+    for when, previous, other_key, status, code in refusals:
+        with pytest.raises(PaymentProviderError) as refused:
+            await gateway.restart_subscription(
+                previous, billing_cycle_anchor=when, membership_id=membership_id, idempotency_key=other_key
+            )
+        assert (refused.value.status, refused.value.code) == (status, code)
+    assert sandbox.deliveries.types() == []
+    with pytest.raises(ValueError, match="aware"):
+        await gateway.restart_subscription(
+            old_id, billing_cycle_anchor=datetime(2031, 3, 1), membership_id=membership_id, idempotency_key="naive"
+        )
+
+
 # ---- refunds and disputes ---------------------------------------------------------------------------------------
 
 

@@ -204,6 +204,93 @@ async def test_subscription_actions_refunds_portal_and_events(fake: FakeStripe, 
     assert_every_post_keyed(fake)
 
 
+async def test_restart_after_cancel_is_a_new_subscription_billed_from_the_anchor(
+    fake: FakeStripe, gateway: StripePaymentGateway
+) -> None:
+    session = await joined(fake, gateway)
+    assert session.subscription_id
+    old_id = session.subscription_id
+    unpaid = fake.advance_subscription(old_id, "failed")
+    await gateway.cancel_subscription(old_id, idempotency_key="cancel:mem_1")  # the default
+    updates = len(fake.events("customer.subscription.updated"))
+    fake.pay_invoice(unpaid["id"])  # the late truth: paid after all
+    assert (await gateway.get_subscription(old_id)).status == "canceled", "paying late does not revive it"
+    assert len(fake.events("customer.subscription.updated")) == updates
+    old = fake.get(old_id)
+    assert old["default_payment_method"], "Checkout leaves the card as the subscription's default"
+    anchor = fake.now() + 10 * 86_400
+    key = "restart:mem_1:reinstated"
+
+    restarted = await gateway.restart_subscription(
+        old_id, billing_cycle_anchor=ts(anchor), membership_id="mem_1", idempotency_key=key
+    )
+    assert restarted.id != old_id
+    assert (restarted.status, restarted.customer_id, restarted.membership_id) == (
+        "active",
+        session.customer_id,
+        "mem_1",
+    )
+    assert restarted.current_period_end == ts(anchor)
+    assert restarted.current_period_start is not None
+    assert restarted.current_period_start <= datetime.now(UTC) < ts(anchor)
+    assert not restarted.cancel_at_period_end
+    assert restarted.ended_at is None
+    raw = fake.get(restarted.id)
+    assert [(i["price"]["id"], i["quantity"]) for i in raw["items"]["data"]] == [
+        (i["price"]["id"], i["quantity"]) for i in old["items"]["data"]
+    ]
+    assert (raw["default_payment_method"], raw["billing_cycle_anchor"]) == (old["default_payment_method"], anchor)
+    [create] = [r for r in fake.requests if (r.method, r.path) == ("POST", "/v1/subscriptions")]
+    assert create.idempotency_key == key
+    assert (create.params["proration_behavior"], create.params["payment_behavior"]) == ("none", "allow_incomplete")
+    assert create.params["metadata"] == {"membership_id": "mem_1"}
+    created = fake.last_event("customer.subscription.created")["data"]["object"]
+    assert (created["id"], created["status"]) == (restarted.id, "active")
+    assert (await gateway.list_invoices(subscription_id=restarted.id)).items == (), "nothing billed before the anchor"
+
+    again = await gateway.restart_subscription(
+        old_id, billing_cycle_anchor=ts(anchor), membership_id="mem_1", idempotency_key=key
+    )
+    assert again == restarted
+    assert len(fake.all_objects("subscription")) == 2
+    assert len(fake.events("customer.subscription.created")) == 2  # the joining one and the restart
+
+    renewal = fake.advance_subscription(restarted.id, "paid")
+    billed = await gateway.get_invoice(renewal["id"])
+    assert (billed.status, billed.billing_reason, billed.subscription_id) == (
+        "paid",
+        "subscription_cycle",
+        restarted.id,
+    )
+    assert (billed.amount_paid, billed.created_at, billed.paid_at) == (RULES.monthly_dues, ts(anchor), ts(anchor))
+    assert billed.period_end == ts(anchor)
+    moved = await gateway.get_subscription(restarted.id)
+    assert (moved.status, moved.current_period_start, moved.current_period_end) == (
+        "active",
+        ts(anchor),
+        ts(add_months(anchor)),
+    )
+    assert fake.advance_subscription(restarted.id, "paid")["created"] == add_months(anchor)
+
+    with pytest.raises(PaymentProviderError) as past:
+        await gateway.restart_subscription(
+            old_id, billing_cycle_anchor=ts(fake.now() - 60), membership_id="mem_1", idempotency_key="restart:past"
+        )
+    assert past.value.status == 400
+    with pytest.raises(PaymentProviderError) as missing:
+        await gateway.restart_subscription(
+            "sub_missing", billing_cycle_anchor=ts(anchor), membership_id="mem_1", idempotency_key="restart:missing"
+        )
+    assert missing.value.status == 404
+    with pytest.raises(PaymentProviderError) as reused:
+        await gateway.restart_subscription(
+            old_id, billing_cycle_anchor=ts(anchor + 86_400), membership_id="mem_1", idempotency_key=key
+        )
+    assert reused.value.status == 400
+    assert len(fake.all_objects("subscription")) == 2
+    assert_every_post_keyed(fake)
+
+
 async def test_client_errors_are_not_retryable(fake: FakeStripe, gateway: StripePaymentGateway) -> None:
     with pytest.raises(PaymentProviderError) as missing:
         await gateway.get_invoice("in_missing")

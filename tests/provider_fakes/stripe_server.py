@@ -19,8 +19,12 @@ of a key return the stored response, a key reused with other parameters gets 400
   checkout sessions       POST /v1/checkout/sessions (mode=subscription, or mode=payment with one-time prices and
                           optional payment_intent_data[metadata|description]; line_items with `price` or
                           `price_data`), GET /v1/checkout/sessions/{id}, POST /v1/checkout/sessions/{id}/expire
-  subscriptions           GET /v1/subscriptions/{id}; POST /v1/subscriptions/{id} (cancel_at_period_end,
-                          pause_collection[behavior] or "" to resume, metadata); DELETE /v1/subscriptions/{id}
+  subscriptions           POST /v1/subscriptions (customer, items[][price|quantity] of monthly prices, a future
+                          billing_cycle_anchor within a month, proration_behavior=none, payment_behavior,
+                          default_payment_method, metadata: active at once, first period now → anchor, no invoice
+                          before the anchor; customer.subscription.created); GET /v1/subscriptions/{id};
+                          POST /v1/subscriptions/{id} (cancel_at_period_end, pause_collection[behavior] or "" to
+                          resume, metadata); DELETE /v1/subscriptions/{id}
   invoices                GET /v1/invoices/{id}; GET /v1/invoices (customer, subscription, status, created);
                           POST /v1/invoices/{id}/pay (succeeds)
   invoice payments        GET /v1/invoice_payments?invoice=…, GET /v1/invoice_payments/{id}
@@ -70,8 +74,9 @@ no_v1, `deliver(event, url)` to POST one, `GET /_test/events/{id}/webhook` for t
 `fake.requests` records every API request (method, path, decoded params, idempotency key, status).
 
 Not supported (by design): setup mode checkout, invoice creation in payment mode, trials, coupons/discounts,
-taxes, prorations, credit notes, customer/subscription creation outside checkout, payment methods and their
-attachment, Stripe's automatic retries/dunning (the test decides each attempt), test clocks, search endpoints,
+taxes, prorations, credit notes, subscription creation outside checkout without a billing cycle anchor,
+payment method objects and their attachment (a customer's one card is the id `pm_<customer id without cus_>`),
+Stripe's automatic retries/dunning (the test decides each attempt), test clocks, search endpoints,
 `previous_attributes` on events (the example event has none), Connect, API v2, rate limiting, and any
 webhook delivery the test does not trigger itself.
 """
@@ -219,6 +224,15 @@ def add_months(timestamp: int, months: int = 1) -> int:
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return int(moment.replace(year=year, month=month, day=day).timestamp())
+
+
+def period_end_after(anchor: int, moment: int) -> int:
+    """The first monthly billing date counted from `anchor` that is after `moment`: Stripe keeps the anchor's
+    day of month (an anchor on the 31st bills Jan 31, Feb 28, Mar 31, ...)."""
+    months = 1
+    while add_months(anchor, months) <= moment:
+        months += 1
+    return add_months(anchor, months)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -584,10 +598,21 @@ class FakeStripe:
         )
         return item
 
-    def _new_subscription(self, customer_id: str, lines: list[Json], metadata: Json, start: int) -> Json:
+    def _new_subscription(
+        self,
+        customer_id: str,
+        lines: list[Json],
+        metadata: Json,
+        start: int,
+        *,
+        anchor: int | None = None,
+        default_payment_method: str | None = None,
+    ) -> Json:
+        """An active subscription from `start`; its first period ends at `anchor` (a future billing cycle anchor)
+        or one month after `start` (then the anchor is `start`)."""
         subscription = template("subscription")
         subscription_id = self.new_id("sub")
-        end = add_months(start)
+        end = add_months(start) if anchor is None else anchor
         items = [
             self._subscription_item(subscription_id, line, start, end)
             for line in lines
@@ -596,7 +621,7 @@ class FakeStripe:
         subscription.update(
             id=subscription_id,
             automatic_tax={"enabled": False, "liability": None, "disabled_reason": None},
-            billing_cycle_anchor=start,
+            billing_cycle_anchor=start if anchor is None else anchor,
             billing_cycle_anchor_config=None,
             billing_mode={"type": "classic", "flexible": None},
             billing_schedules=[],
@@ -608,6 +633,7 @@ class FakeStripe:
             created=start,
             currency=items[0]["price"]["currency"],
             customer=customer_id,
+            default_payment_method=default_payment_method,
             ended_at=None,
             invoice_settings={
                 "account_tax_ids": None,
@@ -848,7 +874,7 @@ class FakeStripe:
             managed_payments=None,
             metadata=copy.deepcopy(metadata),
             next_action=None,
-            payment_method=f"pm_{customer[4:]}" if customer else self.new_id("pm"),
+            payment_method=self._card_of(customer) if customer else self.new_id("pm"),
             payment_method_configuration_details=None,
             processing=None,
             shipping=None,
@@ -856,6 +882,11 @@ class FakeStripe:
             transfer_data=None,
         )
         return self._store(intent)
+
+    @staticmethod
+    def _card_of(customer_id: str) -> str:
+        """The id of the customer's card (the fake has no payment method objects: one card per customer)."""
+        return f"pm_{customer_id[4:]}"
 
     def _new_charge(self, intent: Json, *, succeeded: bool, at: int) -> Json:
         charge = template("charge")
@@ -979,7 +1010,11 @@ class FakeStripe:
             customer = self._live(self.create_customer(email=session["customer_email"] or email, name=name)["id"])
         lines = self._session_lines[session_id]
         subscription = self._new_subscription(
-            customer["id"], lines, self._session_subscription_metadata[session_id], at
+            customer["id"],
+            lines,
+            self._session_subscription_metadata[session_id],
+            at,
+            default_payment_method=self._card_of(customer["id"]),
         )
         # Stripe's order: the subscription starts `incomplete` with its first invoice, the payment succeeds,
         # the invoice is paid, the subscription turns `active`, and the session completes last.
@@ -1067,8 +1102,9 @@ class FakeStripe:
     # ---- controls: renewals and late payment ----------------------------------------------------------------
 
     def advance_subscription(self, subscription_id: str, outcome: str = "paid", *, paid_at: int | None = None) -> Json:
-        """Move the subscription to its next period and bill it. `outcome`: `paid` (at `paid_at`, default the
-        period start), `failed` (`invoice.payment_failed`, subscription `past_due`) or `requires_action`
+        """Move the subscription to its next period (from the current period end to the next monthly date counted
+        from `billing_cycle_anchor`, whose day of month it keeps) and bill it. `outcome`: `paid` (at `paid_at`,
+        default the period start), `failed` (`invoice.payment_failed`, subscription `past_due`) or `requires_action`
         (`invoice.payment_action_required`, `past_due`). Returns the renewal invoice.
 
         With `pause_collection` the renewal invoice is voided (`void`), left as a draft (`keep_as_draft`) or
@@ -1083,8 +1119,9 @@ class FakeStripe:
         start = subscription["items"]["data"][0]["current_period_end"]
         if subscription["cancel_at_period_end"]:
             return self.cancel_subscription(subscription_id, at=start)
+        end = period_end_after(subscription["billing_cycle_anchor"], start)
         for item in subscription["items"]["data"]:
-            item.update(current_period_start=start, current_period_end=add_months(start))
+            item.update(current_period_start=start, current_period_end=end)
         self._store(subscription)
         lines = [
             {
@@ -1137,7 +1174,9 @@ class FakeStripe:
             else:
                 self._emit("payment_intent.requires_action", intent)
                 self._emit("invoice.payment_action_required", invoice)
-        if subscription is not None and subscription["latest_invoice"] == invoice["id"]:
+        ended = subscription is not None and subscription["status"] in {"canceled", "incomplete_expired"}
+        if subscription is not None and not ended and subscription["latest_invoice"] == invoice["id"]:
+            # An ended subscription stays ended when its last invoice is paid late (as in Stripe).
             subscription["status"] = "active" if outcome == "paid" else "past_due"
 
     def retry_invoice(self, invoice_id: str, outcome: str = "failed", *, at: int | None = None) -> Json:
@@ -1171,7 +1210,8 @@ class FakeStripe:
 
     def pay_invoice(self, invoice_id: str, *, paid_at: int | None = None) -> Json:
         """An open invoice is paid (later): the charge succeeds, the invoice is paid at `paid_at` (default
-        now) and, if it is the subscription's latest invoice, the subscription is active again."""
+        now) and, if it is the subscription's latest invoice, the subscription is active again (unless it has
+        ended: a canceled subscription stays canceled)."""
         invoice = self._open_invoice(invoice_id)
         subscription = self._live(invoice["parent"]["subscription_details"]["subscription"], "subscription")
         was = subscription["status"]
@@ -1292,6 +1332,80 @@ class FakeStripe:
         dispute["status"] = "won" if won else "lost"
         self._emit("charge.dispute.closed", dispute)
         return self.get(dispute_id)
+
+    # ---- subscriptions over the API -------------------------------------------------------------------------
+
+    def create_subscription(self, params: Json) -> Json:
+        """`POST /v1/subscriptions` with a future `billing_cycle_anchor` and `proration_behavior=none`: active at
+        once, its first period from now to the anchor, nothing invoiced before the anchor (the next
+        `advance_subscription` bills the full dues at the anchor, then monthly from it);
+        `customer.subscription.created`."""
+        customer_id = params.get("customer")
+        if not customer_id:
+            raise StripeError(400, "Missing required param: customer.", code="parameter_missing", param="customer")
+        if self.objects.get(customer_id, {}).get("object") != "customer":
+            raise missing("customer", customer_id, "customer")
+        raw_items = params.get("items")
+        if not isinstance(raw_items, list) or not raw_items:
+            raise StripeError(400, "Missing required param: items.", code="parameter_missing", param="items")
+        lines = []
+        for index, raw in enumerate(raw_items):
+            param = f"items[{index}][price]"
+            if not isinstance(raw, dict) or not raw.get("price"):
+                raise StripeError(400, f"Missing required param: {param}.", code="parameter_missing", param=param)
+            price = self.objects.get(raw["price"])
+            if price is None or price.get("object") != "price":
+                raise missing("price", raw["price"], param)
+            if not price["recurring"] or price["recurring"]["interval"] != "month":
+                raise StripeError(
+                    400, f"The price specified ({price['id']}) is not a monthly recurring price.", param=param
+                )
+            quantity = _integer(raw.get("quantity", 1), f"items[{index}][quantity]")
+            if quantity < 1:
+                raise StripeError(400, "Invalid quantity: must be at least 1", param=f"items[{index}][quantity]")
+            lines.append({"price": price["id"], "quantity": quantity, "amount": price["unit_amount"] * quantity})
+        if len({self._live(line["price"])["currency"] for line in lines}) != 1:
+            raise StripeError(400, "All prices must be in the same currency.", param="items")
+        if params.get("proration_behavior") != "none" or "billing_cycle_anchor" not in params:
+            raise StripeError(
+                400,
+                "This fake creates subscriptions only with a `billing_cycle_anchor` and `proration_behavior=none` "
+                "(no invoice before the anchor).",
+                param="proration_behavior",
+            )
+        behavior = params.get("payment_behavior", "allow_incomplete")
+        if behavior not in {"allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"}:
+            raise StripeError(400, f"Invalid payment_behavior: {behavior}", param="payment_behavior")
+        now = self.now()
+        anchor = _integer(params["billing_cycle_anchor"], "billing_cycle_anchor")
+        if anchor <= now:
+            raise StripeError(
+                400,
+                "Invalid timestamp: must be an integer Unix timestamp in the future.",
+                code="parameter_invalid_integer",
+                param="billing_cycle_anchor",
+            )
+        natural = add_months(now)
+        if anchor > natural:
+            raise StripeError(
+                400,
+                f"billing_cycle_anchor cannot be later than next natural billing date ({natural}) for plan",
+                param="billing_cycle_anchor",
+            )
+        card = params.get("default_payment_method") or None
+        if card is not None and not (isinstance(card, str) and card.startswith("pm_")):
+            raise missing("payment_method", str(card), "default_payment_method")
+        subscription = self._new_subscription(
+            customer_id,
+            lines,
+            _metadata({}, params.get("metadata", {})),
+            now,
+            anchor=anchor,
+            default_payment_method=card,
+        )
+        self._store(subscription)
+        self._emit("customer.subscription.created", subscription)
+        return self.get(subscription["id"])
 
     # ---- controls: subscription changes ---------------------------------------------------------------------
 
@@ -1546,6 +1660,11 @@ def _create_session(fake: FakeStripe, path: dict[str, str], params: Json) -> Jso
 @endpoint("POST", "/v1/checkout/sessions/{id}/expire")
 def _expire_session(fake: FakeStripe, path: dict[str, str], params: Json) -> Json:
     return fake.expire_checkout(path["id"])
+
+
+@endpoint("POST", "/v1/subscriptions")
+def _create_subscription(fake: FakeStripe, path: dict[str, str], params: Json) -> Json:
+    return fake.create_subscription(params)
 
 
 @endpoint("POST", "/v1/subscriptions/{id}")

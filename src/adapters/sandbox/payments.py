@@ -4,7 +4,8 @@ State lives in the `sandbox_payment_objects` table (one row per object, Stripe-s
 creation order), so it survives restarts. Objects follow the shapes `adapters.stripe.gateway` reads: an invoice's
 subscription is at `parent.subscription_details.subscription`, its payments are in `payments` (→ payment intent →
 `latest_charge`), billing periods are on the subscription items, the paid time is `status_transitions.paid_at`.
-Monthly periods are counted from the billing cycle anchor (the joining payment), clamped to the month's last day.
+Monthly periods are counted from the billing cycle anchor (the joining payment, or the anchor a restarted
+subscription was given), clamped to the month's last day.
 
 Nothing here applies an event to our own state. Every state change records Stripe-shaped events; after the change
 is committed each event is signed like Stripe (`stripe-signature: t=<unix>,v1=<hmac-sha256 of "t.body">`) and
@@ -651,7 +652,9 @@ class SandboxPaymentGateway:
                 tx.emit("payment_intent.requires_action", intent)
                 tx.emit("invoice.payment_action_required", invoice)
         tx.put(invoice)
-        if subscription is not None and subscription.get("latest_invoice") == invoice["id"]:
+        ended = subscription is not None and subscription["status"] in ("canceled", "incomplete_expired")
+        if subscription is not None and not ended and subscription.get("latest_invoice") == invoice["id"]:
+            # An ended subscription stays ended when its last invoice is paid late (as in Stripe).
             subscription["status"] = "active" if outcome == "paid" else "past_due"
             tx.put(subscription)
 
@@ -960,29 +963,16 @@ class SandboxPaymentGateway:
             "quantity": 1,
             "subscription": subscription_id,
         }
-        subscription = tx.put(
-            {
-                "id": subscription_id,
-                "object": "subscription",
-                "billing_cycle_anchor": at,
-                "cancel_at": None,
-                "cancel_at_period_end": False,
-                "canceled_at": None,
-                "cancellation_details": {"comment": None, "feedback": None, "reason": None},
-                "collection_method": "charge_automatically",
-                "created": at,
-                "currency": currency,
-                "customer": customer["id"],
-                "ended_at": None,
-                "items": _list([item], f"/v1/subscription_items?subscription={subscription_id}"),
-                "latest_invoice": None,
-                "livemode": False,
-                "metadata": dict(private["subscription_metadata"]),
-                "pause_collection": None,
-                "start_date": at,
-                "status": "incomplete",
-                PRIVATE: {"periods": 1, "previous_period_start": at},
-            }
+        subscription = self._subscription(
+            tx,
+            subscription_id,
+            customer_id=customer["id"],
+            currency=currency,
+            items=[item],
+            metadata=dict(private["subscription_metadata"]),
+            anchor=at,
+            status="incomplete",
+            default_payment_method=self._card_of(customer["id"]),
         )
         lines = [{"description": "1 × Monthly dues", "amount": dues, "recurring": True}]
         if fee > dues:
@@ -1009,6 +999,53 @@ class SandboxPaymentGateway:
             subscription=subscription["id"],
         )
         tx.put(session)
+
+    @staticmethod
+    def _card_of(customer_id: str) -> str:
+        """The id of the customer's card (the sandbox keeps no payment method objects: one card per customer)."""
+        return f"pm_{customer_id[4:]}"
+
+    @staticmethod
+    def _subscription(
+        tx: _Tx,
+        subscription_id: str,
+        *,
+        customer_id: str,
+        currency: str,
+        items: list[Json],
+        metadata: Json,
+        anchor: int,
+        status: str,
+        default_payment_method: str | None,
+    ) -> Json:
+        """A new subscription starting now. Its first period is the items' (now → the first billing date):
+        `anchor` itself when that is in the future (a restart), else one month after it (checkout)."""
+        return tx.put(
+            {
+                "id": subscription_id,
+                "object": "subscription",
+                "billing_cycle_anchor": anchor,
+                "cancel_at": None,
+                "cancel_at_period_end": False,
+                "canceled_at": None,
+                "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+                "collection_method": "charge_automatically",
+                "created": tx.now,
+                "currency": currency,
+                "customer": customer_id,
+                "default_payment_method": default_payment_method,
+                "ended_at": None,
+                "items": _list(items, f"/v1/subscription_items?subscription={subscription_id}"),
+                "latest_invoice": None,
+                "livemode": False,
+                "metadata": metadata,
+                "pause_collection": None,
+                "start_date": tx.now,
+                "status": status,
+                # `periods`: how many months from the anchor the current period ends (add_months(anchor, periods)).
+                PRIVATE: {"periods": 0 if anchor > tx.now else 1, "previous_period_start": tx.now},
+            }
+        )
 
     async def _complete_payment(self, tx: _Tx, session: Json) -> None:
         intent = self._intent(
@@ -1103,7 +1140,8 @@ class SandboxPaymentGateway:
 
     async def pay_invoice(self, invoice_id: str) -> ProviderInvoice:
         """An open invoice is paid now (the member pays late, or completes the required action); if it is the
-        subscription's latest invoice the subscription is active again."""
+        subscription's latest invoice the subscription is active again, unless it has ended (a canceled
+        subscription stays canceled, as in Stripe)."""
 
         async def change(tx: _Tx) -> Json:
             invoice = await tx.get(invoice_id, "invoice")
@@ -1227,6 +1265,59 @@ class SandboxPaymentGateway:
         raw = await self._mutate(
             "cancel subscription", change, idempotency_key=idempotency_key, params={"subscription": subscription_id}
         )
+        return self._subscription_dto(raw)
+
+    async def restart_subscription(
+        self, previous_subscription_id: str, *, billing_cycle_anchor: datetime, membership_id: str, idempotency_key: str
+    ) -> ProviderSubscription:
+        """A new active subscription for the previous one's customer, prices and card, as Stripe creates it with a
+        future `billing_cycle_anchor` and `proration_behavior=none`: its first period runs from now to the anchor
+        and nothing is invoiced before it; `advance_subscription` then bills the dues at the anchor and monthly
+        from it. `customer.subscription.created`. As Stripe, the anchor must be in the future and no later than
+        a month from now."""
+        if billing_cycle_anchor.tzinfo is None:
+            raise ValueError("billing_cycle_anchor must be an aware datetime")
+        anchor = int(billing_cycle_anchor.timestamp())
+
+        async def change(tx: _Tx) -> Json:
+            previous = await tx.get(previous_subscription_id, "subscription")
+            customer = await tx.get(previous["customer"], "customer")
+            if anchor <= tx.now:
+                raise _refused(
+                    "Invalid timestamp: must be an integer Unix timestamp in the future.", "parameter_invalid_integer"
+                )
+            natural = add_months(tx.now, 1)
+            if anchor > natural:
+                raise _refused(f"billing_cycle_anchor cannot be later than next natural billing date ({natural})")
+            subscription_id = new_id("sub")
+            items = []
+            for old in previous["items"]["data"]:
+                item = copy.deepcopy(old)  # the same price (id, amount, interval) and quantity
+                item.update(
+                    id=new_id("si"),
+                    created=tx.now,
+                    current_period_start=tx.now,
+                    current_period_end=anchor,
+                    metadata={},
+                    subscription=subscription_id,
+                )
+                items.append(item)
+            subscription = self._subscription(
+                tx,
+                subscription_id,
+                customer_id=customer["id"],
+                currency=previous["currency"],
+                items=items,
+                metadata={MEMBERSHIP_KEY: membership_id},
+                anchor=anchor,
+                status="active",
+                default_payment_method=previous.get("default_payment_method"),
+            )
+            tx.emit("customer.subscription.created", subscription)
+            return subscription
+
+        params = {"subscription": previous_subscription_id, "anchor": anchor, "membership_id": membership_id}
+        raw = await self._mutate("restart subscription", change, idempotency_key=idempotency_key, params=params)
         return self._subscription_dto(raw)
 
     # ---- refunds, disputes ------------------------------------------------------------------------------------

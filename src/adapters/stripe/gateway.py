@@ -444,6 +444,48 @@ class StripePaymentGateway:
         )
         return self._subscription(_dict(sub))
 
+    async def restart_subscription(
+        self, previous_subscription_id: str, *, billing_cycle_anchor: datetime, membership_id: str, idempotency_key: str
+    ) -> ProviderSubscription:
+        """`POST /v1/subscriptions` for the previous subscription's customer, prices (quantities) and default card,
+        anchored at `billing_cycle_anchor` with `proration_behavior=none`: Stripe bills nothing for the span up to
+        the anchor, then the full dues at the anchor and monthly from it. Stripe requires the anchor to be in the
+        future and no later than one interval from now (else a 400, `PaymentProviderError`).
+
+        A retry with the same key sends the same parameters (the previous subscription has ended and no longer
+        changes), so Stripe replays the first response instead of creating a second subscription."""
+        if billing_cycle_anchor.tzinfo is None:
+            raise ValueError("billing_cycle_anchor must be an aware datetime")
+        previous = _dict(
+            await self._call(
+                "get subscription to restart", self._client.v1.subscriptions.retrieve_async(previous_subscription_id)
+            )
+        )
+        customer_id = _id(previous.get("customer"))
+        items: list[Json] = []
+        for item in (previous.get("items") or {}).get("data") or []:
+            price_id = _id(item.get("price"))
+            if price_id is not None:
+                items.append({"price": price_id, "quantity": int(item.get("quantity") or 1)})
+        if customer_id is None or not items:
+            raise PaymentProviderError(f"restart subscription: {previous_subscription_id} has no customer or price")
+        params: Any = {
+            "customer": customer_id,
+            "items": items,
+            "billing_cycle_anchor": int(billing_cycle_anchor.timestamp()),
+            "proration_behavior": "none",
+            "payment_behavior": "allow_incomplete",
+            "metadata": {MEMBERSHIP_KEY: membership_id},
+        }
+        card = _id(previous.get("default_payment_method"))
+        if card is not None:
+            params["default_payment_method"] = card
+        sub = await self._call(
+            "restart subscription",
+            self._client.v1.subscriptions.create_async(params=params, options={"idempotency_key": idempotency_key}),
+        )
+        return self._subscription(_dict(sub))
+
     # ---- refunds, portal, events ------------------------------------------------------------------------
 
     async def refund_payment(

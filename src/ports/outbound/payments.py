@@ -244,6 +244,14 @@ class PaymentGateway(Protocol):
 
     async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> ProviderSubscription: ...
 
+    async def restart_subscription(
+        self, previous_subscription_id: str, *, billing_cycle_anchor: datetime, membership_id: str, idempotency_key: str
+    ) -> ProviderSubscription:
+        """A new subscription for the same customer, price and card as an ended one, first billed at
+        `billing_cycle_anchor` (nothing charged before it, no proration); metadata carries our membership id.
+        Used after a late-truth reinstatement, whose default had cancelled the old subscription (§5)."""
+        ...
+
     async def refund_payment(
         self,
         *,

@@ -7,12 +7,15 @@ the provider acts once however often we ask.
 """
 
 import logging
+from dataclasses import replace
+from datetime import datetime
 from uuid import UUID
 
 from domain.money import Money
 from ports.outbound.outbox import OutboxMessage
 from ports.outbound.payments import PaymentProviderError
 from ports.usecases import billing_sync
+from ports.usecases.audit import record_audit
 from ports.usecases.deps import Deps
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,57 @@ async def on_collection_pause_requested(deps: Deps, message: OutboxMessage) -> N
         await provider.resume_collection(subscription_id, idempotency_key=f"resume:{message.id}")
 
 
+async def on_subscription_restart_requested(deps: Deps, message: OutboxMessage) -> None:
+    """After a late-truth reinstatement: a new subscription on the same card from the next due date, then the
+    membership follows it. A retry reuses the key, so the provider creates one subscription."""
+    membership_id = UUID(str(message.payload["membershipId"]))
+    previous = str(message.payload["previousSubscriptionId"])
+    anchor = datetime.fromisoformat(str(message.payload["anchor"]))
+    now = deps.clock.now()
+    try:
+        restarted = await billing_sync.gateway(deps).restart_subscription(
+            previous,
+            billing_cycle_anchor=anchor,
+            membership_id=str(membership_id),
+            idempotency_key=f"restart:{membership_id}:{previous}",
+        )
+    except PaymentProviderError as exc:
+        # Refused (e.g. the card is gone, or retries ran past the anchor): never loop; staff restart it by hand.
+        logger.error("billing restart for membership %s refused: %s", membership_id, exc.code or exc)
+        async with deps.uow() as uow:
+            await record_audit(
+                uow,
+                entity_type="membership",
+                entity_id=str(membership_id),
+                actor=billing_sync.PROVIDER,
+                action="provider_alert",
+                at=now,
+                after={"alert": "billing_restart_refused", "code": exc.code},
+                reason="the provider refused to restart billing after a late-truth reinstatement",
+            )
+            await uow.commit()
+        return
+    async with deps.uow() as uow:
+        membership = await uow.billing.get_membership(membership_id, for_update=True)
+        if membership is None or membership.provider_subscription_id != previous:
+            return  # already followed (a repeated message), or the membership moved on
+        await uow.billing.save_membership(
+            replace(membership, provider_subscription_id=restarted.id, next_due_at=anchor), at=now
+        )
+        await record_audit(
+            uow,
+            entity_type="membership",
+            entity_id=str(membership_id),
+            actor=billing_sync.PROVIDER,
+            action="billing_restarted",
+            at=now,
+            before={"subscription": previous},
+            after={"subscription": restarted.id, "next_due_at": anchor.isoformat()},
+            reason="late-truth reinstatement: the default had cancelled the subscription",
+        )
+        await uow.commit()
+
+
 async def on_provider_alert(deps: Deps, message: OutboxMessage) -> None:
     """Alerts for staff (log + metric until the admin console's alert feed exists)."""
     del deps
@@ -82,4 +136,5 @@ HANDLERS = {
     billing_sync.CANCEL_AT_PERIOD_END_REQUESTED: (on_cancel_at_period_end_requested,),
     billing_sync.COLLECTION_PAUSE_REQUESTED: (on_collection_pause_requested,),
     billing_sync.PROVIDER_ALERT: (on_provider_alert,),
+    billing_sync.SUBSCRIPTION_RESTART_REQUESTED: (on_subscription_restart_requested,),
 }

@@ -55,6 +55,7 @@ CANCEL_SUBSCRIPTION_REQUESTED = "billing.cancel_subscription_requested"
 CANCEL_AT_PERIOD_END_REQUESTED = "billing.cancel_at_period_end_requested"
 COLLECTION_PAUSE_REQUESTED = "billing.collection_pause_requested"
 PROVIDER_ALERT = "billing.provider_alert"
+SUBSCRIPTION_RESTART_REQUESTED = "billing.subscription_restart_requested"
 
 
 class UnknownSubject(PortError):
@@ -545,12 +546,16 @@ async def _late_payment(
             grace_ends_at=None,
         )
         reinstated = await reconcile_status(deps, uow, reinstated)
-        uow.record(
-            event_name=PROVIDER_ALERT,
-            aggregate_type="membership",
-            aggregate_id=str(membership.id),
-            payload={"membershipId": str(membership.id), "alert": "reinstated_needs_billing_restart"},
-        )
+        if membership.provider_subscription_id and membership.tenure_start:
+            # The default cancelled the subscription: billing restarts on the same card from the next due date
+            # of the original schedule (an older unpaid invoice stays payable and keeps its own grace).
+            command(
+                uow,
+                SUBSCRIPTION_RESTART_REQUESTED,
+                reinstated,
+                previousSubscriptionId=membership.provider_subscription_id,
+                anchor=billing_rules.next_due_after(membership.tenure_start, now).isoformat(),
+            )
         return reinstated
     if decision.action is LatePaymentAction.REFUND:
         command(uow, REFUND_REQUESTED, membership, paymentId=str(payment.id), reason=decision.reason.value)
