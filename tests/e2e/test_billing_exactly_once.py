@@ -470,3 +470,34 @@ async def test_dispute_on_dues_opened_then_lost_is_like_a_full_refund(world: Bil
         assert await ledger_count(world, f"dispute:{dispute['id']}:opened") == 1
         assert await ledger_count(world, f"dispute:{dispute['id']}:lost") == 1
         assert await world.value("SELECT status FROM disputes WHERE provider_dispute_id = $1", dispute["id"]) == "lost"
+
+
+async def test_a_failed_cancel_retried_after_undo_does_not_cancel_at_the_provider(world: BillingWorld) -> None:
+    """The provider follows what the membership wants now, whatever order the outbox retries run in: a
+    "cancel" message retried after the member undid the cancellation leaves the subscription running."""
+    from ports.usecases.billing_commands import on_cancel_at_period_end_requested
+
+    async with world.http() as client:
+        me = await world.member(client)
+        await world.join(me)
+        await world.stop_worker()  # the outbox runs only when this test says so
+        assert (await client.post("/api/subscriptions/me/cancel")).status_code == 200
+        cancel_id = await world.value(
+            "SELECT id FROM outbox WHERE event_name = 'billing.cancel_at_period_end_requested' "
+            "AND payload->>'membershipId' = $1",
+            (await me.status())["membershipId"],
+        )
+        world.fake.outage = True
+        await world.run("outbox.dispatch")  # the "cancel at period end" call fails and stays pending
+        world.fake.outage = False
+        assert (await client.post("/api/subscriptions/me/undo-cancel")).status_code == 200
+        await world.run("outbox.dispatch")
+        assert world.fake.get(me.subscription_id)["cancel_at_period_end"] is False
+
+        async with world.container.deps.uow() as uow:
+            late_retry = await uow.outbox.get(cancel_id)
+        assert late_retry is not None
+        await on_cancel_at_period_end_requested(world.container.deps, late_retry)  # as a late dispatcher would
+        assert world.fake.get(me.subscription_id)["cancel_at_period_end"] is False
+        assert (await me.status())["cancelEffectiveAt"] is None
+        await world.start_worker()

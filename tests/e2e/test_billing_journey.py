@@ -234,3 +234,23 @@ async def test_retention_prepayment_once_per_membership(world: BillingWorld) -> 
         again = await client.post("/api/subscriptions/me/retention")
         assert again.status_code == 409
         assert again.json()["problems"] == ["already_prepaid"]
+
+
+async def test_the_retention_redirect_lands_on_my_status_and_another_members_session_is_not_found(
+    world: BillingWorld,
+) -> None:
+    async with world.http() as client, world.http() as other_client:
+        me = await world.member(client)
+        other = await world.member(other_client)
+        await world.join(me)
+        url = (await client.post("/api/subscriptions/me/retention")).json()["url"]
+        session = next(s for s in world.fake.all_objects("checkout.session") if s["url"] == url)
+        world.fake.complete_checkout(session["id"], email=me.email)
+        back = await client.get("/api/subscriptions/checkout/complete", params={"session_id": session["id"]})
+        assert back.status_code == 200, back.text
+        assert back.json()["retentionPrepaid"] is True
+        stolen = await other.client.get("/api/subscriptions/checkout/complete", params={"session_id": session["id"]})
+        assert stolen.status_code == 404
+        unknown = await client.get("/api/subscriptions/checkout/complete", params={"session_id": "cs_test_nope"})
+        assert unknown.status_code == 404
+        await world.deliver_all()

@@ -147,7 +147,9 @@ class SqlBillingRepository:
     async def lock_account_memberships(self, account_id: UUID) -> None:
         await self._session.execute(select(models.Account.id).where(models.Account.id == account_id).with_for_update())
 
-    async def sweep_candidates(self, *, now: datetime, upcoming_until: datetime, limit: int) -> Sequence[UUID]:
+    async def sweep_candidates(
+        self, *, now: datetime, upcoming_until: datetime, after: UUID | None, limit: int
+    ) -> Sequence[UUID]:
         unpaid = (
             select(I.membership_id)
             .where(I.status.in_(("open", "uncollectible", "refunded")), I.purpose == "dues")
@@ -167,6 +169,8 @@ class SqlBillingRepository:
             .order_by(M.id)
             .limit(limit)
         )
+        if after is not None:
+            stmt = stmt.where(M.id > after)
         return list(await self._session.scalars(stmt))
 
     async def queue_place(self, membership_id: UUID) -> QueuePlace | None:

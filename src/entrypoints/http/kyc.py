@@ -20,6 +20,7 @@ from ports.usecases.deps import Deps
 PROBLEMS = {
     401: ResponseSpec(Problem, description="Not signed in"),
     403: ResponseSpec(Problem, description="CSRF token missing, or not allowed for this account"),
+    422: ResponseSpec(Problem, description="Well-formed but breaks a rule (e.g. not the current terms version)"),
     409: ResponseSpec(Problem, description="Not possible now; `problems` says why (e.g. attempt_limit_reached)"),
     503: ResponseSpec(Problem, description="The verification provider is unavailable; retry shortly"),
 }

@@ -27,6 +27,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from entrypoints.http.request_id import request_id
 from entrypoints.http.strict_body import MalformedBody, UnsupportedMediaType
 from ports.outbound.errors import ComponentUnavailable, ConflictError
+from ports.outbound.kyc import KycProviderError
+from ports.outbound.payments import PaymentProviderError
 from ports.outbound.webhooks import InvalidSignature
 from ports.usecases.errors import (
     EmailNotVerified,
@@ -74,6 +76,8 @@ PORT_KINDS: Mapping[type[Exception], ProblemKind] = {
     ComponentUnavailable: ProblemKind(503, "service_unavailable", "A dependency is unavailable; retry shortly"),
     ConflictError: ProblemKind(409, "conflict", "The request conflicts with the current state"),
     InvalidSignature: ProblemKind(400, "invalid_signature", "The message signature could not be verified"),
+    PaymentProviderError: ProblemKind(409, "provider_refused", "The payment provider refused the request"),
+    KycProviderError: ProblemKind(409, "provider_refused", "The identity provider refused the request"),
 }
 
 USE_CASE_STATUS: Mapping[type[UseCaseError], int] = {
@@ -171,6 +175,8 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     ComponentUnavailable: handle_port_error,
     ConflictError: handle_port_error,
     InvalidSignature: handle_port_error,
+    PaymentProviderError: handle_port_error,
+    KycProviderError: handle_port_error,
     UseCaseError: handle_use_case_error,
     HTTP_500_INTERNAL_SERVER_ERROR: handle_unexpected,
     Exception: handle_unexpected,

@@ -20,6 +20,7 @@ PROBLEMS = {
     401: ResponseSpec(Problem, description="Not signed in"),
     403: ResponseSpec(Problem, description="CSRF token missing, or a staff account"),
     404: ResponseSpec(Problem, description="You have no membership (or no such checkout)"),
+    422: ResponseSpec(Problem, description="Well-formed but breaks a rule (e.g. not the current terms version)"),
     409: ResponseSpec(Problem, description="Not possible in the membership's current state; `problems` says why"),
     503: ResponseSpec(Problem, description="The payment provider is unavailable; retry shortly"),
 }

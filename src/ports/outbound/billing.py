@@ -136,9 +136,11 @@ class BillingRepository(Protocol):
         """Serialise joins of one person (two tabs): lock the account row."""
         ...
 
-    async def sweep_candidates(self, *, now: datetime, upcoming_until: datetime, limit: int) -> Sequence[UUID]:
+    async def sweep_candidates(
+        self, *, now: datetime, upcoming_until: datetime, after: UUID | None, limit: int
+    ) -> Sequence[UUID]:
         """Memberships the billing sweep must look at: expired checkouts, unpaid invoices, past grace, scheduled
-        cancellations that took effect, and dues falling due before `upcoming_until`."""
+        cancellations that took effect, and dues falling due before `upcoming_until`; keyset-paged by id."""
         ...
 
     async def queue_place(self, membership_id: UUID) -> QueuePlace | None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from domain.membership import QUEUE_STATES
 from domain.money import Money
 from ports.outbound.outbox import OutboxMessage
 from ports.outbound.payments import PaymentProviderError
@@ -55,10 +56,16 @@ async def on_cancel_subscription_requested(deps: Deps, message: OutboxMessage) -
 
 
 async def on_cancel_at_period_end_requested(deps: Deps, message: OutboxMessage) -> None:
+    """Level-triggered: send what the membership wants *now*, not what the message said when it was written, so
+    a failed "cancel" retried after a later "undo" cannot leave the provider cancelling a membership we keep."""
     subscription_id = str(message.payload["subscriptionId"])
-    on = bool(message.payload["on"])
+    async with deps.uow() as uow:
+        membership = await uow.billing.get_membership(UUID(str(message.payload["membershipId"])))
+    if membership is None or membership.provider_subscription_id != subscription_id:
+        return
+    on = membership.cancel_effective_at is not None and membership.status in QUEUE_STATES
     await billing_sync.gateway(deps).set_cancel_at_period_end(
-        subscription_id, on=on, idempotency_key=f"cancel-at-period-end:{message.id}"
+        subscription_id, on=on, idempotency_key=f"cancel-at-period-end:{message.id}:{on}"
     )
 
 

@@ -43,16 +43,23 @@ async def sweep(deps: Deps, payload: Payload) -> dict[str, int]:
     del payload
     now = deps.clock.now()
     upcoming_until = now + timedelta(days=SCHEDULE.dues_upcoming_days)
-    async with deps.uow() as uow:
-        candidates = await uow.billing.sweep_candidates(now=now, upcoming_until=upcoming_until, limit=BATCH)
     counts: dict[str, int] = {}
-    for membership_id in candidates:
-        try:
-            outcome = await sweep_membership(deps, membership_id)
-        except Exception:
-            logger.warning("billing sweep of membership %s failed", membership_id, exc_info=True)
-            outcome = "failed"
-        counts[outcome] = counts.get(outcome, 0) + 1
+    after: UUID | None = None
+    while True:  # every candidate, batch by batch (keyset on id), so none is starved by earlier ones
+        async with deps.uow() as uow:
+            candidates = await uow.billing.sweep_candidates(
+                now=now, upcoming_until=upcoming_until, after=after, limit=BATCH
+            )
+        for membership_id in candidates:
+            try:
+                outcome = await sweep_membership(deps, membership_id)
+            except Exception:
+                logger.warning("billing sweep of membership %s failed", membership_id, exc_info=True)
+                outcome = "failed"
+            counts[outcome] = counts.get(outcome, 0) + 1
+        if len(candidates) < BATCH:
+            break
+        after = candidates[-1]
     return counts
 
 

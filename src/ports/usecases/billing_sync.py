@@ -690,14 +690,26 @@ async def _full_reversal(
     return membership
 
 
-_OPEN = frozenset({"warning_needs_response", "warning_under_review", "needs_response", "under_review"})
+_DISPUTE_STATUS = {
+    "warning_needs_response": "open",
+    "warning_under_review": "open",
+    "needs_response": "open",
+    "under_review": "open",
+    "warning_closed": "won",
+    "won": "won",
+    "lost": "lost",
+}
 
 
 async def sync_dispute(deps: Deps, dispute_id: str) -> MembershipRecord | None:
     """Disputes: opened → not eligible while open (money held); won → reversed; lost → like a full refund."""
     dispute = await gateway(deps).get_dispute(dispute_id)
     now = deps.clock.now()
-    status = "open" if dispute.status in _OPEN else "won" if dispute.status in {"won", "warning_closed"} else "lost"
+    status = _DISPUTE_STATUS.get(dispute.status)
+    if status is None:
+        # e.g. `prevented` or `charge_refunded`: never guess "lost" (it would end a membership); keep the event
+        # unprocessed and visible until someone decides what it means.
+        raise ValueError(f"dispute {dispute.id} has a status we do not handle: {dispute.status}")
     withdrawn = not dispute.status.startswith("warning_")  # inquiries (warnings) hold no money
     async with deps.uow() as uow:
         payment = None

@@ -155,6 +155,13 @@ async def start_verification(deps: Deps, principal: Principal) -> Started:
         raise Refused("the provider did not return a verification page", ["provider_no_url"])
     async with deps.uow() as uow:
         locked = await uow.kyc.get_or_create(principal.account_id, at=now)
+        if (
+            locked.record.status is KycStatus.PENDING
+            and locked.record.attempt_id not in (None, session.attempt_id)
+            and locked.verification_url
+        ):
+            # A concurrent request started another attempt first: everyone gets that one (only its result counts).
+            return Started(attempt_id=locked.record.attempt_id, url=locked.verification_url)
         if locked.record.status is not KycStatus.PENDING or locked.record.attempt_id != session.attempt_id:
             if locked.record.status is not KycStatus.PENDING:
                 before = locked.record.status

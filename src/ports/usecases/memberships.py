@@ -27,6 +27,7 @@ from domain.membership import (
 from domain.money import Money
 from ports.outbound.billing import MembershipRecord, PaymentHistoryItem
 from ports.outbound.errors import ConflictError
+from ports.outbound.payments import PaymentProviderError
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases import billing_sync
 from ports.usecases.audit import record_audit
@@ -229,10 +230,26 @@ async def complete_checkout(deps: Deps, principal: Principal, session_id: str) -
     """The provider redirected the member back: fulfil through the same path as the webhook, then report."""
     async with deps.uow() as uow:
         membership = await uow.billing.membership_by_checkout(session_id)
-    if membership is None or membership.account_id != principal.account_id:
+        mine = {m.id for m in await uow.billing.memberships_of(principal.account_id)}
+    if membership is None:  # a retention checkout is not the membership's joining session: ask the provider
+        try:
+            session = await billing_sync.gateway(deps).get_checkout_session(session_id)
+        except PaymentProviderError:
+            raise NotFound("no such checkout") from None
+        owner = _uuid_or_none(session.membership_id)
+        if owner is None or owner not in mine:
+            raise NotFound("no such checkout")
+    elif membership.account_id != principal.account_id:
         raise NotFound("no such checkout")
     await billing_sync.sync_checkout(deps, session_id)
     return await membership_status(deps, principal)
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 # -- reads ----------------------------------------------------------------------------------------------------
