@@ -34,7 +34,7 @@ import secrets
 import string
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import stripe
 from sqlalchemy import func, select
@@ -43,6 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sql import models
 from adapters.sql.unit_of_work import database_unavailable
+from adapters.stripe import objects
+from adapters.stripe.objects import Json, money, required_time, time_of
 from domain.money import Money
 from ports.outbound.clock import Clock
 from ports.outbound.errors import ComponentUnavailable
@@ -64,11 +66,9 @@ from ports.outbound.payments import (
 log = logging.getLogger(__name__)
 
 COMPONENT = "payments"
-Json = dict[str, Any]
 Deliver = Callable[[bytes, dict[str, str]], Awaitable[None]]
 T = TypeVar("T")
 
-MEMBERSHIP_KEY = "membership_id"
 PURPOSE_KEY = "purpose"
 RETENTION_PURPOSE = "retention"
 API_VERSION: str = stripe.api_version
@@ -100,18 +100,6 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The `Stripe-Signature` header value for `body` (HMAC-SHA256 over `f"{t}.{body}"`, hex)."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), UTC) if value is not None else None
-
-
-def _required_time(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def _money(cents: Any, currency: Any) -> Money:
-    return Money(cents=int(cents or 0), currency=str(currency or "usd").upper())
 
 
 def _public(obj: Json) -> Json:
@@ -400,39 +388,21 @@ class SandboxPaymentGateway:
             intent = await self._find(raw.get("payment_intent"), "payment_intent")
             charge = await self._find(intent.get("latest_charge") if intent else None, "charge")
             if intent and charge and intent["status"] == "succeeded" and charge["status"] == "succeeded":
-                paid_at = _required_time(charge["created"])
+                paid_at = required_time(charge["created"])
         return CheckoutSession(
             id=raw["id"],
             url=raw.get("url"),
             status=raw["status"],
             payment_status=raw["payment_status"],
-            membership_id=metadata.get(MEMBERSHIP_KEY),
+            membership_id=metadata.get(objects.MEMBERSHIP_KEY),
             customer_id=raw.get("customer"),
             subscription_id=raw.get("subscription"),
             invoice_id=raw.get("invoice"),
-            amount_total=_money(total, raw.get("currency")) if total is not None else None,
-            expires_at=_required_time(raw["expires_at"]),
+            amount_total=money(total, raw.get("currency")) if total is not None else None,
+            expires_at=required_time(raw["expires_at"]),
             purpose=metadata.get(PURPOSE_KEY) or "joining",
             payment_intent_id=raw.get("payment_intent"),
             paid_at=paid_at,
-        )
-
-    @staticmethod
-    def _subscription_dto(raw: Json) -> ProviderSubscription:
-        items = raw["items"]["data"]
-        pause = raw.get("pause_collection")
-        return ProviderSubscription(
-            id=raw["id"],
-            status=raw["status"],
-            customer_id=raw.get("customer"),
-            cancel_at_period_end=bool(raw.get("cancel_at_period_end")),
-            cancel_at=_time(raw.get("cancel_at")),
-            current_period_start=_time(min(i["current_period_start"] for i in items)) if items else None,
-            current_period_end=_time(min(i["current_period_end"] for i in items)) if items else None,
-            collection_paused=bool(pause),
-            pause_behavior=pause.get("behavior") if pause else None,
-            ended_at=_time(raw.get("ended_at")),
-            membership_id=(raw.get("metadata") or {}).get(MEMBERSHIP_KEY),
         )
 
     async def _invoice_dto(self, raw: Json) -> ProviderInvoice:
@@ -451,30 +421,19 @@ class SandboxPaymentGateway:
             subscription_id=details.get("subscription"),
             customer_id=raw.get("customer"),
             status=raw["status"],
-            amount_due=_money(raw.get("amount_due"), currency),
-            amount_paid=_money(raw.get("amount_paid"), currency),
-            created_at=_required_time(raw["created"]),
-            due_at=_required_time(raw.get("due_date") or transitions.get("finalized_at") or raw["created"]),
-            paid_at=_time(transitions.get("paid_at")),
+            amount_due=money(raw.get("amount_due"), currency),
+            amount_paid=money(raw.get("amount_paid"), currency),
+            created_at=required_time(raw["created"]),
+            due_at=required_time(raw.get("due_date") or transitions.get("finalized_at") or raw["created"]),
+            paid_at=time_of(transitions.get("paid_at")),
             billing_reason=raw.get("billing_reason"),
             payment_intent_id=intent_id,
             charge_id=charge_id,
-            period_start=_time(raw.get("period_start")),
-            period_end=_time(raw.get("period_end")),
+            period_start=time_of(raw.get("period_start")),
+            period_end=time_of(raw.get("period_end")),
             attempt_count=int(raw.get("attempt_count") or 0),
-            next_attempt_at=_time(raw.get("next_payment_attempt")),
+            next_attempt_at=time_of(raw.get("next_payment_attempt")),
             hosted_invoice_url=raw.get("hosted_invoice_url"),
-        )
-
-    @staticmethod
-    def _refund_dto(raw: Json) -> ProviderRefund:
-        return ProviderRefund(
-            id=raw["id"],
-            amount=_money(raw["amount"], raw.get("currency")),
-            status=raw["status"],
-            charge_id=raw.get("charge"),
-            payment_intent_id=raw.get("payment_intent"),
-            created_at=_required_time(raw["created"]),
         )
 
     # ---- object builders (inside a transaction) ---------------------------------------------------------------
@@ -783,7 +742,7 @@ class SandboxPaymentGateway:
         if monthly_dues.cents <= 0 or joining_fee.cents < monthly_dues.cents:
             raise ValueError("joining fee must be at least the (positive) monthly dues")
         currency = monthly_dues.currency.lower()
-        metadata = {MEMBERSHIP_KEY: membership_id}
+        metadata = {objects.MEMBERSHIP_KEY: membership_id}
 
         async def change(tx: _Tx) -> Json:
             return self._checkout(
@@ -829,7 +788,7 @@ class SandboxPaymentGateway:
     ) -> CheckoutSession:
         if amount.cents <= 0:
             raise ValueError("the retention amount must be positive")
-        metadata = {MEMBERSHIP_KEY: membership_id, PURPOSE_KEY: RETENTION_PURPOSE}
+        metadata = {objects.MEMBERSHIP_KEY: membership_id, PURPOSE_KEY: RETENTION_PURPOSE}
 
         async def change(tx: _Tx) -> Json:
             await tx.get(customer_id, "customer")
@@ -1197,7 +1156,7 @@ class SandboxPaymentGateway:
     # ---- subscriptions ----------------------------------------------------------------------------------------
 
     async def get_subscription(self, subscription_id: str) -> ProviderSubscription:
-        return self._subscription_dto(await self._read(subscription_id, "subscription"))
+        return objects.subscription(await self._read(subscription_id, "subscription"))
 
     async def _update_subscription(
         self, what: str, subscription_id: str, update: Callable[[_Tx, Json], None], key: str, params: Json
@@ -1212,7 +1171,7 @@ class SandboxPaymentGateway:
             return subscription
 
         raw = await self._mutate(what, change, idempotency_key=key, params={"subscription": subscription_id, **params})
-        return self._subscription_dto(raw)
+        return objects.subscription(raw)
 
     async def set_cancel_at_period_end(
         self, subscription_id: str, *, on: bool, idempotency_key: str
@@ -1265,7 +1224,7 @@ class SandboxPaymentGateway:
         raw = await self._mutate(
             "cancel subscription", change, idempotency_key=idempotency_key, params={"subscription": subscription_id}
         )
-        return self._subscription_dto(raw)
+        return objects.subscription(raw)
 
     async def restart_subscription(
         self, previous_subscription_id: str, *, billing_cycle_anchor: datetime, membership_id: str, idempotency_key: str
@@ -1308,7 +1267,7 @@ class SandboxPaymentGateway:
                 customer_id=customer["id"],
                 currency=previous["currency"],
                 items=items,
-                metadata={MEMBERSHIP_KEY: membership_id},
+                metadata={objects.MEMBERSHIP_KEY: membership_id},
                 anchor=anchor,
                 status="active",
                 default_payment_method=previous.get("default_payment_method"),
@@ -1318,7 +1277,7 @@ class SandboxPaymentGateway:
 
         params = {"subscription": previous_subscription_id, "anchor": anchor, "membership_id": membership_id}
         raw = await self._mutate("restart subscription", change, idempotency_key=idempotency_key, params=params)
-        return self._subscription_dto(raw)
+        return objects.subscription(raw)
 
     # ---- refunds, disputes ------------------------------------------------------------------------------------
 
@@ -1389,7 +1348,7 @@ class SandboxPaymentGateway:
 
         params = {"charge": charge_id, "payment_intent": payment_intent_id, "amount": str(amount)}
         raw = await self._mutate("refund", change, idempotency_key=idempotency_key, params=params)
-        return self._refund_dto(raw)
+        return objects.refund(raw)
 
     async def refund(self, charge_id: str, amount: Money | None = None) -> ProviderRefund:
         """Control: a refund made outside our system (the Dashboard); all that remains unless `amount`."""
@@ -1398,7 +1357,7 @@ class SandboxPaymentGateway:
             charge = await tx.get(charge_id, "charge")
             return await self._refund(tx, charge, amount.cents if amount is not None else None, "requested_by_customer")
 
-        return self._refund_dto(await self._mutate("refund", change))
+        return objects.refund(await self._mutate("refund", change))
 
     async def open_dispute(self, charge_id: str, *, amount: Money | None = None) -> ProviderDispute:
         """Control: the card holder disputes the charge; funds and the dispute fee are withdrawn."""
@@ -1441,7 +1400,7 @@ class SandboxPaymentGateway:
             tx.emit("charge.dispute.created", dispute)
             return dispute
 
-        return self._dispute_dto(await self._mutate("open dispute", change))
+        return objects.dispute(await self._mutate("open dispute", change))
 
     async def close_dispute(self, dispute_id: str, *, won: bool) -> ProviderDispute:
         """Control: the dispute is decided; `won` returns the funds and the fee. `charge.dispute.closed`."""
@@ -1466,18 +1425,7 @@ class SandboxPaymentGateway:
             tx.emit("charge.dispute.closed", dispute)
             return dispute
 
-        return self._dispute_dto(await self._mutate("close dispute", change))
-
-    @staticmethod
-    def _dispute_dto(raw: Json) -> ProviderDispute:
-        return ProviderDispute(
-            id=raw["id"],
-            charge_id=raw.get("charge"),
-            payment_intent_id=raw.get("payment_intent"),
-            amount=_money(raw["amount"], raw.get("currency")),
-            status=raw["status"],
-            created_at=_required_time(raw["created"]),
-        )
+        return objects.dispute(await self._mutate("close dispute", change))
 
     async def get_charge(self, charge_id: str) -> ProviderCharge:
         raw = await self._read(charge_id, "charge")
@@ -1485,14 +1433,14 @@ class SandboxPaymentGateway:
         return ProviderCharge(
             id=raw["id"],
             payment_intent_id=raw.get("payment_intent"),
-            amount=_money(raw["amount"], currency),
-            amount_refunded=_money(raw["amount_refunded"], currency),
-            refunds=tuple(self._refund_dto(r) for r in raw["refunds"]["data"]),
-            created_at=_required_time(raw["created"]),
+            amount=money(raw["amount"], currency),
+            amount_refunded=money(raw["amount_refunded"], currency),
+            refunds=tuple(objects.refund(r) for r in raw["refunds"]["data"]),
+            created_at=required_time(raw["created"]),
         )
 
     async def get_dispute(self, dispute_id: str) -> ProviderDispute:
-        return self._dispute_dto(await self._read(dispute_id, "dispute"))
+        return objects.dispute(await self._read(dispute_id, "dispute"))
 
     async def list_balance_transactions(
         self, *, created_after: datetime, limit: int = 100, starting_after: str | None = None
@@ -1500,18 +1448,7 @@ class SandboxPaymentGateway:
         after = int(created_after.timestamp())
         rows = [r for r in await self._all("balance_transaction") if r["created"] >= after]
         rows = [r for _, r in sorted(enumerate(rows), key=lambda p: (p[1]["created"], p[0]), reverse=True)]
-        items = [
-            BalanceTransaction(
-                id=r["id"],
-                type=r["type"],
-                amount=_money(r["amount"], r["currency"]),
-                fee=_money(r["fee"], r["currency"]),
-                net=_money(r["net"], r["currency"]),
-                source_id=r.get("source"),
-                created_at=_required_time(r["created"]),
-            )
-            for r in rows
-        ]
+        items = [objects.balance_transaction(r) for r in rows]
         return _page(items, [r["id"] for r in rows], limit, starting_after)
 
     # ---- portal, settings, events -----------------------------------------------------------------------------
@@ -1578,7 +1515,7 @@ class SandboxPaymentGateway:
             ProviderEvent(
                 id=e["id"],
                 type=e["type"],
-                created_at=_required_time(e["created"]),
+                created_at=required_time(e["created"]),
                 object_id=e["data"]["object"].get("id"),
             )
             for e in rows

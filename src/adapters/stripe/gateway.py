@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import stripe
 
+from adapters.stripe import objects
+from adapters.stripe.objects import Json, id_of, money, required_time, time_of
 from domain.money import Money
 from ports.outbound.errors import ComponentUnavailable
 from ports.outbound.payments import (
@@ -38,34 +40,11 @@ from ports.outbound.payments import (
 
 log = logging.getLogger(__name__)
 COMPONENT = "payments"
-MEMBERSHIP_KEY = "membership_id"
 PURPOSE_KEY = "purpose"
 DEFAULT_PURPOSE = "joining"
 RETENTION_PURPOSE = "retention"
 RETENTION_PRODUCT_NAME = "Retention prepayment"
-Json = dict[str, Any]
 T = TypeVar("T")
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), UTC) if value is not None else None
-
-
-def _required_time(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def _id(value: Any) -> str | None:
-    """An id field that may have been expanded into an object."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return str(value["id"])
-    return str(value)
-
-
-def _money(cents: Any, currency: Any) -> Money:
-    return Money(cents=int(cents or 0), currency=str(currency or "usd").upper())
 
 
 def _dict(obj: Any) -> Json:
@@ -129,14 +108,14 @@ class StripePaymentGateway:
             url=raw.get("url"),
             status=raw.get("status") or "open",
             payment_status=raw.get("payment_status") or "unpaid",
-            membership_id=metadata.get(MEMBERSHIP_KEY),
-            customer_id=_id(raw.get("customer")),
-            subscription_id=_id(raw.get("subscription")),
-            invoice_id=_id(raw.get("invoice")),
-            amount_total=_money(total, raw.get("currency")) if total is not None else None,
-            expires_at=_required_time(raw["expires_at"]),
+            membership_id=metadata.get(objects.MEMBERSHIP_KEY),
+            customer_id=id_of(raw.get("customer")),
+            subscription_id=id_of(raw.get("subscription")),
+            invoice_id=id_of(raw.get("invoice")),
+            amount_total=money(total, raw.get("currency")) if total is not None else None,
+            expires_at=required_time(raw["expires_at"]),
             purpose=metadata.get(PURPOSE_KEY) or DEFAULT_PURPOSE,
-            payment_intent_id=_id(raw.get("payment_intent")),
+            payment_intent_id=id_of(raw.get("payment_intent")),
             paid_at=await self._session_paid_at(raw),
         )
 
@@ -156,45 +135,14 @@ class StripePaymentGateway:
                 await self._call(
                     "get payment intent",
                     self._client.v1.payment_intents.retrieve_async(
-                        str(_id(intent)), params={"expand": ["latest_charge"]}
+                        str(id_of(intent)), params={"expand": ["latest_charge"]}
                     ),
                 )
             )
         charge = intent.get("latest_charge")
         if intent.get("status") != "succeeded" or not isinstance(charge, dict) or charge.get("status") != "succeeded":
             return None
-        return _required_time(charge["created"])
-
-    @staticmethod
-    def _refund(raw: Json) -> ProviderRefund:
-        return ProviderRefund(
-            id=raw["id"],
-            amount=_money(raw.get("amount"), raw.get("currency")),
-            status=raw.get("status") or "pending",
-            charge_id=_id(raw.get("charge")),
-            payment_intent_id=_id(raw.get("payment_intent")),
-            created_at=_required_time(raw["created"]),
-        )
-
-    @staticmethod
-    def _subscription(raw: Json) -> ProviderSubscription:
-        items = (raw.get("items") or {}).get("data") or []
-        starts = [i["current_period_start"] for i in items if i.get("current_period_start") is not None]
-        ends = [i["current_period_end"] for i in items if i.get("current_period_end") is not None]
-        pause = raw.get("pause_collection")
-        return ProviderSubscription(
-            id=raw["id"],
-            status=raw["status"],
-            customer_id=_id(raw.get("customer")),
-            cancel_at_period_end=bool(raw.get("cancel_at_period_end")),
-            cancel_at=_time(raw.get("cancel_at")),
-            current_period_start=_time(min(starts)) if starts else None,
-            current_period_end=_time(min(ends)) if ends else None,
-            collection_paused=bool(pause),
-            pause_behavior=pause.get("behavior") if pause else None,
-            ended_at=_time(raw.get("ended_at")),
-            membership_id=(raw.get("metadata") or {}).get(MEMBERSHIP_KEY),
-        )
+        return required_time(charge["created"])
 
     async def _invoice(self, raw: Json) -> ProviderInvoice:
         parent = raw.get("parent") or {}
@@ -204,22 +152,22 @@ class StripePaymentGateway:
         intent_id, charge_id = await self._payment_of(raw)
         return ProviderInvoice(
             id=raw["id"],
-            subscription_id=_id(details.get("subscription")),
-            customer_id=_id(raw.get("customer")),
+            subscription_id=id_of(details.get("subscription")),
+            customer_id=id_of(raw.get("customer")),
             status=raw["status"],
-            amount_due=_money(raw.get("amount_due"), currency),
-            amount_paid=_money(raw.get("amount_paid"), currency),
-            created_at=_required_time(raw["created"]),
+            amount_due=money(raw.get("amount_due"), currency),
+            amount_paid=money(raw.get("amount_paid"), currency),
+            created_at=required_time(raw["created"]),
             # Automatically charged invoices have no due_date: they fall due when finalized.
-            due_at=_required_time(raw.get("due_date") or transitions.get("finalized_at") or raw["created"]),
-            paid_at=_time(transitions.get("paid_at")),
+            due_at=required_time(raw.get("due_date") or transitions.get("finalized_at") or raw["created"]),
+            paid_at=time_of(transitions.get("paid_at")),
             billing_reason=raw.get("billing_reason"),
             payment_intent_id=intent_id,
             charge_id=charge_id,
-            period_start=_time(raw.get("period_start")),
-            period_end=_time(raw.get("period_end")),
+            period_start=time_of(raw.get("period_start")),
+            period_end=time_of(raw.get("period_end")),
             attempt_count=int(raw.get("attempt_count") or 0),
-            next_attempt_at=_time(raw.get("next_payment_attempt")),
+            next_attempt_at=time_of(raw.get("next_payment_attempt")),
             hosted_invoice_url=raw.get("hosted_invoice_url"),
         )
 
@@ -242,13 +190,13 @@ class StripePaymentGateway:
         if not rows:
             return None, None
         best = max(rows, key=lambda r: (r.get("status") == "paid", bool(r.get("is_default")), r.get("created") or 0))
-        intent_id = _id(best["payment"]["payment_intent"])
+        intent_id = id_of(best["payment"]["payment_intent"])
         if intent_id is None:
             return None, None
         intent = _dict(
             await self._call("get payment intent", self._client.v1.payment_intents.retrieve_async(intent_id))
         )
-        return intent_id, _id(intent.get("latest_charge"))
+        return intent_id, id_of(intent.get("latest_charge"))
 
     # ---- checkout ---------------------------------------------------------------------------------------
 
@@ -269,7 +217,7 @@ class StripePaymentGateway:
         if monthly_dues.cents <= 0 or remainder < 0:
             raise ValueError("joining fee must be at least the (positive) monthly dues")
         currency = monthly_dues.currency.lower()
-        metadata = {MEMBERSHIP_KEY: membership_id}
+        metadata = {objects.MEMBERSHIP_KEY: membership_id}
         line_items: list[Json] = [
             {
                 "price_data": {
@@ -321,7 +269,7 @@ class StripePaymentGateway:
     ) -> CheckoutSession:
         if amount.cents <= 0:
             raise ValueError("the retention prepayment must be positive")
-        metadata = {MEMBERSHIP_KEY: membership_id, PURPOSE_KEY: RETENTION_PURPOSE}
+        metadata = {objects.MEMBERSHIP_KEY: membership_id, PURPOSE_KEY: RETENTION_PURPOSE}
         params: Any = {
             "mode": "payment",
             "payment_method_types": ["card"],
@@ -405,7 +353,7 @@ class StripePaymentGateway:
 
     async def get_subscription(self, subscription_id: str) -> ProviderSubscription:
         sub = await self._call("get subscription", self._client.v1.subscriptions.retrieve_async(subscription_id))
-        return self._subscription(_dict(sub))
+        return objects.subscription(_dict(sub))
 
     async def _update_subscription(
         self, what: str, subscription_id: str, params: Any, key: str
@@ -416,7 +364,7 @@ class StripePaymentGateway:
                 subscription_id, params=params, options={"idempotency_key": key}
             ),
         )
-        return self._subscription(_dict(sub))
+        return objects.subscription(_dict(sub))
 
     async def set_cancel_at_period_end(
         self, subscription_id: str, *, on: bool, idempotency_key: str
@@ -442,7 +390,7 @@ class StripePaymentGateway:
             "cancel subscription",
             self._client.v1.subscriptions.cancel_async(subscription_id, options={"idempotency_key": idempotency_key}),
         )
-        return self._subscription(_dict(sub))
+        return objects.subscription(_dict(sub))
 
     async def restart_subscription(
         self, previous_subscription_id: str, *, billing_cycle_anchor: datetime, membership_id: str, idempotency_key: str
@@ -461,10 +409,10 @@ class StripePaymentGateway:
                 "get subscription to restart", self._client.v1.subscriptions.retrieve_async(previous_subscription_id)
             )
         )
-        customer_id = _id(previous.get("customer"))
+        customer_id = id_of(previous.get("customer"))
         items: list[Json] = []
         for item in (previous.get("items") or {}).get("data") or []:
-            price_id = _id(item.get("price"))
+            price_id = id_of(item.get("price"))
             if price_id is not None:
                 items.append({"price": price_id, "quantity": int(item.get("quantity") or 1)})
         if customer_id is None or not items:
@@ -475,16 +423,16 @@ class StripePaymentGateway:
             "billing_cycle_anchor": int(billing_cycle_anchor.timestamp()),
             "proration_behavior": "none",
             "payment_behavior": "allow_incomplete",
-            "metadata": {MEMBERSHIP_KEY: membership_id},
+            "metadata": {objects.MEMBERSHIP_KEY: membership_id},
         }
-        card = _id(previous.get("default_payment_method"))
+        card = id_of(previous.get("default_payment_method"))
         if card is not None:
             params["default_payment_method"] = card
         sub = await self._call(
             "restart subscription",
             self._client.v1.subscriptions.create_async(params=params, options={"idempotency_key": idempotency_key}),
         )
-        return self._subscription(_dict(sub))
+        return objects.subscription(_dict(sub))
 
     # ---- refunds, portal, events ------------------------------------------------------------------------
 
@@ -509,7 +457,7 @@ class StripePaymentGateway:
                 self._client.v1.refunds.create_async(params=params, options={"idempotency_key": idempotency_key}),
             )
         )
-        return self._refund(refund)
+        return objects.refund(refund)
 
     async def create_billing_portal_link(
         self, *, customer_id: str, return_url: str, idempotency_key: str
@@ -541,11 +489,11 @@ class StripePaymentGateway:
         currency = charge.get("currency")
         return ProviderCharge(
             id=charge["id"],
-            payment_intent_id=_id(charge.get("payment_intent")),
-            amount=_money(charge.get("amount"), currency),
-            amount_refunded=_money(charge.get("amount_refunded"), currency),
-            refunds=tuple(self._refund(r) for r in rows),
-            created_at=_required_time(charge["created"]),
+            payment_intent_id=id_of(charge.get("payment_intent")),
+            amount=money(charge.get("amount"), currency),
+            amount_refunded=money(charge.get("amount_refunded"), currency),
+            refunds=tuple(objects.refund(r) for r in rows),
+            created_at=required_time(charge["created"]),
         )
 
     async def _refunds_of(self, charge_id: str) -> list[Json]:
@@ -560,14 +508,7 @@ class StripePaymentGateway:
 
     async def get_dispute(self, dispute_id: str) -> ProviderDispute:
         dispute = _dict(await self._call("get dispute", self._client.v1.disputes.retrieve_async(dispute_id)))
-        return ProviderDispute(
-            id=dispute["id"],
-            charge_id=_id(dispute.get("charge")),
-            payment_intent_id=_id(dispute.get("payment_intent")),
-            amount=_money(dispute.get("amount"), dispute.get("currency")),
-            status=dispute["status"],
-            created_at=_required_time(dispute["created"]),
-        )
+        return objects.dispute(dispute)
 
     async def list_balance_transactions(
         self, *, created_after: datetime, limit: int = 100, starting_after: str | None = None
@@ -580,19 +521,7 @@ class StripePaymentGateway:
         )
         items = []
         for txn in page.data:
-            raw = _dict(txn)
-            currency = raw.get("currency")
-            items.append(
-                BalanceTransaction(
-                    id=raw["id"],
-                    type=raw["type"],
-                    amount=_money(raw.get("amount"), currency),
-                    fee=_money(raw.get("fee"), currency),
-                    net=_money(raw.get("net"), currency),
-                    source_id=_id(raw.get("source")),
-                    created_at=_required_time(raw["created"]),
-                )
-            )
+            items.append(objects.balance_transaction(_dict(txn)))
         return Page(
             items=tuple(items),
             has_more=bool(page.has_more),
@@ -631,7 +560,7 @@ class StripePaymentGateway:
             obj = (raw.get("data") or {}).get("object") or {}
             items.append(
                 ProviderEvent(
-                    id=raw["id"], type=raw["type"], created_at=_required_time(raw["created"]), object_id=obj.get("id")
+                    id=raw["id"], type=raw["type"], created_at=required_time(raw["created"]), object_id=obj.get("id")
                 )
             )
         return Page(
