@@ -3,7 +3,6 @@ real app (HTTP through ASGI), the real SAQ worker and the real `StripePaymentGat
 fake Stripe server — all on one controllable clock, so a test can let a month or a grace period pass."""
 
 import asyncio
-import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests import services
+from tests.e2e.test_auth import code_for
 from tests.fakes import FakeClock
 from tests.helpers import eventually
 from tests.provider_fakes.plaid_server import FakePlaid, run_fake_plaid
@@ -114,21 +114,9 @@ class BillingWorld:
         return Member(client=client, email=email, account_id=uuid.UUID(signed.json()["accountId"]))
 
     async def code_for(self, email: str) -> str:
-        found: dict[str, str] = {}
-
         mailbox = self.container.deps.email
         assert isinstance(mailbox, SandboxEmailSender)
-
-        async def arrived() -> bool:
-            message = await mailbox.latest_for(email, "code.email_verification")
-            if message is not None:
-                found["text"] = message.text
-            return message is not None
-
-        await eventually(arrived, timeout=20, what=f"the verification email to {email}")
-        match = re.search(r"\b(\d{6})\b", found["text"])
-        assert match
-        return match.group(1)
+        return await code_for(mailbox, email, timeout=20)
 
     async def join(self, member: Member, *, deliver: bool = True) -> dict[str, Any]:
         """Checkout, pay on the (fake) hosted page, deliver Stripe's events; returns the membership status."""
@@ -245,3 +233,9 @@ async def billing_world(test_settings: Settings, *, worker: bool = True) -> Asyn
     finally:
         await services.delete_redis_keys(f"saq:{queue}*")
         await services.drop_database(name)
+
+
+def instant(value: str | None) -> datetime:
+    """An API timestamp (ISO 8601, `Z` or offset) as an aware datetime."""
+    assert value is not None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

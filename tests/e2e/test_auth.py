@@ -27,7 +27,9 @@ def new_email() -> str:
     return f"member-{uuid.uuid4().hex[:12]}@example.com"
 
 
-async def code_for(mailbox: SandboxEmailSender, email: str, template: str = "code.email_verification") -> str:
+async def code_for(
+    mailbox: SandboxEmailSender, email: str, template: str = "code.email_verification", *, timeout: float = 15
+) -> str:
     found: dict[str, str] = {}
 
     async def arrived() -> bool:
@@ -36,7 +38,7 @@ async def code_for(mailbox: SandboxEmailSender, email: str, template: str = "cod
             found["text"] = message.text
         return message is not None
 
-    await eventually(arrived, timeout=15, what=f"the {template} email to {email}")
+    await eventually(arrived, timeout=timeout, what=f"the {template} email to {email}")
     match = re.search(r"\b(\d{6})\b", found["text"])
     assert match, found["text"]
     return match.group(1)

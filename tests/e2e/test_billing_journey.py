@@ -9,7 +9,7 @@ import pytest
 
 from domain.billing import next_due_after
 from entrypoints.settings import Settings
-from tests.e2e.billing_env import BillingWorld, Member, billing_world
+from tests.e2e.billing_env import BillingWorld, Member, billing_world, instant
 
 DAY = timedelta(days=1)
 
@@ -19,11 +19,6 @@ async def world(test_settings: Settings) -> AsyncIterator[BillingWorld]:
     async with billing_world(test_settings) as world:
         yield world
         await world.ledger_is_consistent()
-
-
-def ts(value: str | None) -> datetime:
-    assert value is not None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 async def renew(world: BillingWorld, member: Member, outcome: str = "paid") -> dict:
@@ -48,8 +43,8 @@ async def test_join_renew_fail_cure_keeps_tenure_and_place(world: BillingWorld) 
         session = world.fake.get(me.session_id)
         assert session["amount_total"] == 30_000  # the first invoice totals exactly the joining fee
         invoice = world.fake.get(session["invoice"])
-        assert ts(status["tenureStart"]) == datetime.fromtimestamp(invoice["status_transitions"]["paid_at"], UTC)
-        assert ts(status["tenureStart"]) >= before.replace(microsecond=0)
+        assert instant(status["tenureStart"]) == datetime.fromtimestamp(invoice["status_transitions"]["paid_at"], UTC)
+        assert instant(status["tenureStart"]) >= before.replace(microsecond=0)
         assert status["memberNumber"] is not None
         assert (status["position"], status["queueSize"]) == (2, 2)
 
@@ -80,7 +75,7 @@ async def test_join_renew_fail_cure_keeps_tenure_and_place(world: BillingWorld) 
         past_due = await me.status()
         assert past_due["status"] == "past_due"
         assert (
-            ts(past_due["graceEndsAt"])
+            instant(past_due["graceEndsAt"])
             == datetime.fromtimestamp(failed["status_transitions"]["finalized_at"], UTC) + 30 * DAY
         )
         assert past_due["position"] == 2  # keeps its place during grace
@@ -119,7 +114,7 @@ async def test_default_moves_everyone_behind_up_by_one(world: BillingWorld) -> N
         world.fake.advance_subscription(b.subscription_id, "failed")
         world.fake.advance_subscription(c.subscription_id, "paid")
         await world.deliver_all()
-        grace_end = ts((await b.status())["graceEndsAt"])
+        grace_end = instant((await b.status())["graceEndsAt"])
 
         world.clock._now = grace_end
         await world.run("billing.sweep")
@@ -138,7 +133,7 @@ async def test_default_moves_everyone_behind_up_by_one(world: BillingWorld) -> N
 async def _past_due_member(world: BillingWorld, client_member: Member) -> tuple[dict, datetime]:
     await world.join(client_member)
     failed = await renew(world, client_member, "failed")
-    return failed, ts((await client_member.status())["graceEndsAt"])
+    return failed, instant((await client_member.status())["graceEndsAt"])
 
 
 async def test_late_truth_reinstates_when_paid_before_grace_ended(world: BillingWorld) -> None:
@@ -179,7 +174,7 @@ async def test_late_truth_reinstates_when_paid_before_grace_ended(world: Billing
         assert new["status"] == "active"
         assert new["metadata"]["membership_id"] == back["membershipId"]
         anchor = datetime.fromtimestamp(new["items"]["data"][0]["current_period_end"], UTC)
-        assert anchor == next_due_after(ts(back["tenureStart"]), world.clock.now())  # the original schedule
+        assert anchor == next_due_after(instant(back["tenureStart"]), world.clock.now())  # the original schedule
         me.subscription_id = new["id"]
         renewal = await renew(world, me, "paid")
         assert renewal["amount_paid"] == 2_500

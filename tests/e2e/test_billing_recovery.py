@@ -9,7 +9,7 @@ import pytest
 from entrypoints.bootstrap import build_container
 from entrypoints.settings import Settings
 from tests import services
-from tests.e2e.billing_env import BillingWorld, billing_world
+from tests.e2e.billing_env import BillingWorld, billing_world, instant
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ async def test_a_two_day_webhook_outage_ends_in_the_state_of_no_outage(world: Bi
         await world.settle()
         mine, theirs = await me.status(), await other.status()
         assert mine["status"] == theirs["status"] == "past_due"
-        assert ts(mine["graceEndsAt"]) - ts(mine["tenureStart"]) == ts(theirs["graceEndsAt"]) - ts(
+        assert instant(mine["graceEndsAt"]) - instant(mine["tenureStart"]) == instant(theirs["graceEndsAt"]) - instant(
             theirs["tenureStart"]
         )
         assert await world.value("SELECT count(*) FROM reconciliation_runs WHERE kind = 'payments.events' AND ok") == 2
@@ -81,10 +81,6 @@ async def test_a_two_day_webhook_outage_ends_in_the_state_of_no_outage(world: Bi
         await world.deliver_all()
         assert (await me.status()) == mine
         assert await world.value("SELECT count(*) FROM ledger_entries") == ledger_before
-
-
-def ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 async def test_money_reconciliation_finds_no_drift_and_posts_fees_outside_the_fund(world: BillingWorld) -> None:

@@ -27,7 +27,7 @@ from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 from ports.usecases.errors import Forbidden, InvalidInput, NotFound, Refused
-from ports.usecases.inbox import process_message
+from ports.usecases.inbox import enqueue_message_job, message_job_key, process_message
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ async def _tell(deps: Deps, uow: UnitOfWork, stored: StoredKyc, *, now: datetime
 
 
 def process_key(payload: Payload) -> str:
-    return f"{PROCESS_TASK}:{payload['messageId']}"
+    return message_job_key(PROCESS_TASK, payload)
 
 
 async def process_event(deps: Deps, payload: Payload) -> str:
@@ -283,11 +283,7 @@ async def process_event(deps: Deps, payload: Payload) -> str:
 
 
 async def enqueue_processing(deps: Deps, message_id: UUID) -> None:
-    payload = {"messageId": str(message_id)}
-    try:
-        await deps.tasks.enqueue(PROCESS_TASK, payload, key=process_key(payload))
-    except Exception:
-        logger.warning("could not enqueue KYC event processing; the re-fetch job will", exc_info=True)
+    await enqueue_message_job(deps, PROCESS_TASK, message_id)
 
 
 async def refetch_pending(deps: Deps, payload: Payload) -> dict[str, int]:

@@ -19,7 +19,7 @@ from ports.outbound.payments import PaymentEventRef
 from ports.outbound.tasks import Payload
 from ports.usecases import billing_sync
 from ports.usecases.deps import Deps
-from ports.usecases.inbox import process_message
+from ports.usecases.inbox import enqueue_message_job, message_job_key, process_message
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +42,11 @@ HANDLED_PREFIXES = ("checkout.session.", "invoice.", "customer.subscription.", "
 
 
 def process_key(payload: Payload) -> str:
-    return f"{PROCESS_TASK}:{payload['messageId']}"
+    return message_job_key(PROCESS_TASK, payload)
 
 
 async def enqueue_processing(deps: Deps, message_id: UUID) -> None:
-    """Wake the processor after intake; a failure here only delays processing until the recovery sweep."""
-    payload = {"messageId": str(message_id)}
-    try:
-        await deps.tasks.enqueue(PROCESS_TASK, payload, key=process_key(payload))
-    except Exception:
-        logger.warning("could not enqueue event processing; the recovery sweep will", exc_info=True)
+    await enqueue_message_job(deps, PROCESS_TASK, message_id)
 
 
 def kind_of(event_type: str) -> str:
