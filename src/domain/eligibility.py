@@ -210,13 +210,21 @@ class BlockedMember:
     reasons: tuple[Reason, ...]
 
 
-def fund_near_payout(fund: Money, rules: ProgramRules) -> bool:
-    """The fund holds at least ``near_payout_bps`` of the threshold (§6 "when the fund nears the threshold")."""
-    return fund >= rules.payout_threshold.share(rules.near_payout_bps)
+def fund_near_payout(fund: Money, monthly_inflow: Money, rules: ProgramRules) -> bool:
+    """§6 "when the fund nears the threshold": it is within one month's inflow of ``payout_threshold`` (a fund
+    that shrinks, i.e. a negative inflow, is near only once it holds the threshold)."""
+    return fund + max(monthly_inflow, Money.zero(monthly_inflow.currency)) >= rules.payout_threshold
+
+
+def monthly_inflow(inflow: Money, *, days: int) -> Money:
+    """One month's worth (30 days) of an inflow measured over ``days`` days, rounded down to the cent."""
+    if days <= 0:
+        raise InvalidInput("days must be positive")
+    return Money(cents=inflow.cents * 30 // days, currency=inflow.currency)
 
 
 def blocked_near_payout(
-    ranked: Iterable[RankedEligibility], *, fund: Money, rules: ProgramRules
+    ranked: Iterable[RankedEligibility], *, fund: Money, monthly_inflow: Money, rules: ProgramRules
 ) -> tuple[BlockedMember, ...]:
     """The ineligible members a round would pass over if it ran once the threshold is reached.
 
@@ -224,7 +232,7 @@ def blocked_near_payout(
     (``floor(max(fund, threshold) / reward)``, at least one); every ineligible member met on the way is someone
     who would be skipped and can still act on it. Nothing is returned while the fund is not near the threshold.
     """
-    if not fund_near_payout(fund, rules):
+    if not fund_near_payout(fund, monthly_inflow, rules):
         return ()
     expected = max(1, max(fund, rules.payout_threshold) // rules.reward)
     blocked: list[BlockedMember] = []

@@ -129,6 +129,24 @@ class JournalEntry:
         return Money(cents=normal_balance(account, signed), currency=currency)
 
 
+_NOT_INFLOW = frozenset({EntryKind.COMMIT, EntryKind.RELEASE})
+
+
+def fund_inflow(entry: JournalEntry) -> dict[str, int]:
+    """Net member money the entry moves into the fund, per currency (negative for refunds and lost disputes).
+
+    Commits and releases of rewards move money within the program, not into it, so they never count: this is the
+    pace the public next-payout estimate projects (§4).
+    """
+    if entry.kind in _NOT_INFLOW:
+        return {}
+    flows: dict[str, int] = defaultdict(int)
+    for posting in entry.postings:
+        if posting.account is Account.FUND:
+            flows[posting.amount.currency] -= posting.signed_cents
+    return {currency: cents for currency, cents in flows.items() if cents}
+
+
 def normal_balance(account: Account, debit_positive_cents: int) -> int:
     """A debit-positive amount expressed on the account's normal side (liabilities and revenue flip sign)."""
     return debit_positive_cents if account in DEBIT_NORMAL else -debit_positive_cents

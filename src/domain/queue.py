@@ -1,15 +1,13 @@
 """The queue (DOMAIN.md §4): order, positions, the member window, and incremental position changes.
 
-Why incremental: positions are the product, members watch them, and there can be many. When one membership
-leaves or joins, only a contiguous range of positions changes by exactly one; expressing that as a
-``PositionShift`` lets adapters update a range (``UPDATE ... WHERE position BETWEEN``) and write position
-history for exactly the members affected, instead of recomputing everything.
+Positions are never stored (everyone behind a leaver would have to be rewritten): adapters count them with the
+bucket index of ``domain.queue_index``. What is stored is one ``QueueMove`` per membership entering or leaving
+the queue; a member's position history is derived from the moves ahead of them (``member_history``).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -120,136 +118,171 @@ def at_risk(*, state: MembershipState, cancellation_scheduled: bool) -> AtRisk:
     return AtRisk(at_risk=bool(reasons), reasons=tuple(reasons))
 
 
-# -- incremental changes ------------------------------------------------------------------------------------------
+# -- moves and position history ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionShift:
-    """Every position in ``first..last`` (inclusive) moves by ``delta``; empty when ``first > last``."""
+class MoveReason(StrEnum):
+    """Why a membership entered or left the queue (from its state before and after the change)."""
 
-    first: int
-    last: int
-    delta: int
-
-    @property
-    def is_empty(self) -> bool:
-        return self.first > self.last
-
-    def __contains__(self, position: object) -> bool:
-        return isinstance(position, int) and self.first <= position <= self.last
-
-    def apply(self, position: int) -> int:
-        return position + self.delta if position in self else position
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueueChange:
-    """The effect of one membership leaving or joining: the shifts and the new queue size."""
-
-    shifts: tuple[PositionShift, ...]
-    new_size: int
-    inserted_at: int | None = None
-    """For a join: the newcomer's position."""
-
-    def new_position(self, old_position: int) -> int:
-        """Where a member who stayed (and is not the newcomer) now stands."""
-        for shift in self.shifts:
-            if old_position in shift:
-                return shift.apply(old_position)
-        return old_position
-
-
-def on_leave(position: int, size: int) -> QueueChange:
-    """One membership at ``position`` leaves: everyone behind moves up by exactly one, nobody else moves."""
-    if not 1 <= position <= size:
-        raise InvalidQueue(f"position {position} is outside 1..{size}")
-    return QueueChange(shifts=(PositionShift(first=position + 1, last=size, delta=-1),), new_size=size - 1)
-
-
-def on_leave_many(leaving: Iterable[int], size: int) -> QueueChange:
-    """Several memberships leave at once (winners of a round): each stayer moves up by the number who left
-    ahead of it. One shift per gap between leavers, so still O(number leaving) range updates."""
-    removed = sorted(set(leaving))
-    if removed and (removed[0] < 1 or removed[-1] > size):
-        raise InvalidQueue(f"positions must be within 1..{size}")
-    shifts: list[PositionShift] = []
-    for count, position in enumerate(removed, start=1):
-        stop = removed[count] - 1 if count < len(removed) else size
-        shifts.append(PositionShift(first=position + 1, last=stop, delta=-count))
-    return QueueChange(shifts=tuple(s for s in shifts if not s.is_empty), new_size=size - len(removed))
-
-
-def on_join(ahead: int, size: int) -> QueueChange:
-    """A membership joins with ``ahead`` queue memberships ahead of it (late insertion by tenure_start, a
-    reinstatement or a returned winner). It takes ``ahead + 1``; those from there on move back by one."""
-    if not 0 <= ahead <= size:
-        raise InvalidQueue(f"ahead must be within 0..{size}")
-    position = ahead + 1
-    return QueueChange(
-        shifts=(PositionShift(first=position, last=size, delta=1),),
-        new_size=size + 1,
-        inserted_at=position,
-    )
-
-
-def insertion_ahead(key: QueueKey, sorted_keys: Sequence[QueueKey]) -> int:
-    """How many of ``sorted_keys`` (the queue, in order) rank ahead of ``key``."""
-    return bisect_left(sorted_keys, key)
-
-
-# -- position history ---------------------------------------------------------------------------------------------
-
-
-class PositionChangeCause(StrEnum):
-    MEMBER_AHEAD_LEFT = "member_ahead_left"
-    WINNER_SELECTED = "winner_selected"
-    MEMBER_INSERTED_AHEAD = "member_inserted_ahead"
-    JOINED = "joined"
-
-
-CAUSE_TEXT: dict[PositionChangeCause, str] = {
-    PositionChangeCause.MEMBER_AHEAD_LEFT: "a member ahead of you left",
-    PositionChangeCause.WINNER_SELECTED: "a winner was selected",
-    PositionChangeCause.MEMBER_INSERTED_AHEAD: "a member was inserted ahead of you",
-    PositionChangeCause.JOINED: "you joined the queue",
-}
-
-
-class LeaveReason(StrEnum):
+    ACTIVATED = "activated"
+    REINSTATED = "reinstated"
+    """Late truth reversed a default, or staff reinstated within the rules: back at its original tenure."""
+    RETURNED = "returned"
+    """A payout was cancelled for a non-disqualifying reason: the winner is back in their original place."""
     WON = "won"
     CANCELLED = "cancelled"
     DEFAULTED = "defaulted"
+    LEFT = "left"
+
+    @property
+    def is_join(self) -> bool:
+        return self in _JOINS
 
 
-def leave_cause(reason: LeaveReason) -> PositionChangeCause:
-    """The cause shown to those behind a leaver: a win is told as such, anything else as "left"."""
-    if reason is LeaveReason.WON:
-        return PositionChangeCause.WINNER_SELECTED
-    return PositionChangeCause.MEMBER_AHEAD_LEFT
+_JOINS = frozenset({MoveReason.ACTIVATED, MoveReason.REINSTATED, MoveReason.RETURNED})
+_LEAVE_REASONS = {
+    MembershipState.WON: MoveReason.WON,
+    MembershipState.CANCELLED: MoveReason.CANCELLED,
+    MembershipState.DEFAULTED: MoveReason.DEFAULTED,
+}
+_RETURNS_FROM = frozenset({MembershipState.WON, MembershipState.PAID})
+_REINSTATED_FROM = frozenset({MembershipState.DEFAULTED, MembershipState.CANCELLED, MembershipState.ENDED})
+
+
+def move_reason(before: MembershipState | None, after: MembershipState) -> MoveReason | None:
+    """The queue move a state change makes, if any (ACTIVE ↔ PAST_DUE is none: a place is kept in grace)."""
+    was, now = before in QUEUE_STATES, after in QUEUE_STATES
+    if was == now:
+        return None
+    if now:
+        if before in _RETURNS_FROM:
+            return MoveReason.RETURNED
+        if before in _REINSTATED_FROM:
+            return MoveReason.REINSTATED
+        return MoveReason.ACTIVATED
+    return _LEAVE_REASONS.get(after, MoveReason.LEFT)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMove:
+    """One membership entering or leaving the queue, as recorded (one row per move, in commit order).
+
+    ``position`` is where it entered, or where it stood when it left; ``size_after`` is N after the move.
+    Moves are serialised, so ``seq`` is gap-free and positions are exact at the time of the move.
+    """
+
+    seq: int
+    at: datetime
+    membership_id: str
+    key: QueueKey
+    reason: MoveReason
+    position: int
+    size_after: int
+
+
+class PositionChangeCause(StrEnum):
+    JOINED = "joined"
+    REINSTATED = "reinstated"
+    RETURNED = "returned"
+    LEFT_QUEUE = "left_queue"
+    MEMBER_AHEAD_LEFT = "member_ahead_left"
+    WINNER_SELECTED = "winner_selected"
+    MEMBER_PLACED_AHEAD = "member_placed_ahead"
+
+
+CAUSE_TEXT: dict[PositionChangeCause, str] = {
+    PositionChangeCause.JOINED: "you joined the queue",
+    PositionChangeCause.REINSTATED: "your membership was reinstated in its original place",
+    PositionChangeCause.RETURNED: "your payout was cancelled and you are back in your original place",
+    PositionChangeCause.LEFT_QUEUE: "your membership left the queue",
+    PositionChangeCause.MEMBER_AHEAD_LEFT: "a member ahead of you left",
+    PositionChangeCause.WINNER_SELECTED: "a winner was selected",
+    PositionChangeCause.MEMBER_PLACED_AHEAD: (
+        "a member was placed ahead of you by tenure (a payment recorded late, a reinstatement or a returned winner)"
+    ),
+}
+
+_OWN_JOIN_CAUSE = {
+    MoveReason.ACTIVATED: PositionChangeCause.JOINED,
+    MoveReason.REINSTATED: PositionChangeCause.REINSTATED,
+    MoveReason.RETURNED: PositionChangeCause.RETURNED,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionChange:
-    membership_id: str
-    old_position: int
-    new_position: int
+    """One entry of a member's position history; ``None`` means "not in the queue"."""
+
+    seq: int
+    at: datetime
+    old_position: int | None
+    new_position: int | None
     cause: PositionChangeCause
+    left_because: MoveReason | None = None
+    """For the member's own leaving: won, cancelled, defaulted."""
 
 
-def history_entries(
-    ranked: Iterable[Ranked], change: QueueChange, cause: PositionChangeCause
-) -> tuple[PositionChange, ...]:
-    """Position-history rows for the members ``change`` moved (from the ranking before the change)."""
-    rows: list[PositionChange] = []
-    for item in ranked:
-        new = change.new_position(item.position)
-        if new != item.position:
-            rows.append(
-                PositionChange(
-                    membership_id=item.entry.membership_id,
-                    old_position=item.position,
-                    new_position=new,
-                    cause=cause,
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryPage:
+    changes: tuple[PositionChange, ...]
+    position_before: int | None
+    """The member's position just before the oldest move read (where the next, older page continues)."""
+
+
+def member_history(
+    moves_newest_first: Iterable[QueueMove],
+    *,
+    membership_id: str,
+    key: QueueKey,
+    position_after: int | None,
+    limit: int,
+) -> HistoryPage:
+    """Walk moves back from the member's position after the newest one, undoing each move that touched them.
+
+    A move of someone ranked ahead shifts the member by one (a leave up, a join back); the member's own moves
+    re-anchor the walk at the recorded position; moves while the member was out of the queue, and moves of
+    anyone behind, change nothing. Moves must be given newest first and include every move of the member and
+    every move ranked ahead of them since the member's first join; the walk stops after ``limit`` changes.
+    """
+    changes: list[PositionChange] = []
+    current = position_after
+    for move in moves_newest_first:
+        if len(changes) >= limit:
+            break
+        if move.membership_id == membership_id:
+            if move.reason.is_join:
+                changes.append(_change(move, None, move.position, _OWN_JOIN_CAUSE[move.reason]))
+                current = None
+            else:
+                changes.append(
+                    _change(move, move.position, None, PositionChangeCause.LEFT_QUEUE, left_because=move.reason)
                 )
+                current = move.position
+            continue
+        if current is None or not move.key < key:
+            continue
+        if move.reason.is_join:
+            changes.append(_change(move, current - 1, current, PositionChangeCause.MEMBER_PLACED_AHEAD))
+            current -= 1
+        else:
+            cause = (
+                PositionChangeCause.WINNER_SELECTED
+                if move.reason is MoveReason.WON
+                else PositionChangeCause.MEMBER_AHEAD_LEFT
             )
-    return tuple(rows)
+            changes.append(_change(move, current + 1, current, cause))
+            current += 1
+    return HistoryPage(changes=tuple(changes), position_before=current)
+
+
+def _change(
+    move: QueueMove,
+    old: int | None,
+    new: int | None,
+    cause: PositionChangeCause,
+    *,
+    left_because: MoveReason | None = None,
+) -> PositionChange:
+    return PositionChange(
+        seq=move.seq, at=move.at, old_position=old, new_position=new, cause=cause, left_because=left_because
+    )

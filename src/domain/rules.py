@@ -38,7 +38,6 @@ _NON_NEGATIVE_INT_FIELDS = (
     "invoice_unpaid_after_hours",
     "min_months_before_payouts",
     "min_tenure_months",
-    "near_payout_bps",
 )
 
 
@@ -80,8 +79,6 @@ class ProgramRules:
     """§10: a staff KYC decision on a member at or above this queue position needs two staff."""
     queue_window_radius: int = 2
     """§4: the member window is ``[p - radius, p + radius]`` clamped to ``1..N``."""
-    near_payout_bps: int = 9_000
-    """§6: "the fund nears the threshold" = fund ≥ this share of ``payout_threshold`` (needs product sign-off)."""
 
     def __post_init__(self) -> None:
         if self.payout_threshold is None:
@@ -130,7 +127,7 @@ class ProgramRules:
         for name in _NON_NEGATIVE_INT_FIELDS:
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative")
-        for name in (*_BPS_FIELDS, "near_payout_bps"):
+        for name in _BPS_FIELDS:
             if not 0 <= getattr(self, name) <= BPS_DENOMINATOR:
                 problems.append(f"{name} must be within 0..{BPS_DENOMINATOR}")
         for name in ("joining_fee", "monthly_dues", "reward"):

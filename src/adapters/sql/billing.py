@@ -18,15 +18,16 @@ from uuid_utils.compat import uuid7
 from adapters.sql import models
 from adapters.sql.engine import dialect_insert
 from adapters.sql.member_numbers import next_member_number
+from adapters.sql.queue import SqlQueueRepository
 from domain.membership import MembershipState, PaymentKind
 from domain.money import Money
+from domain.queue import QueueKey
 from ports.outbound.billing import (
     DisputeRecord,
     InvoiceRecord,
     MembershipRecord,
     PaymentHistoryItem,
     PaymentRecord,
-    QueuePlace,
     TermsRecord,
 )
 from ports.outbound.errors import ConflictError
@@ -37,6 +38,12 @@ P = models.Payment
 
 _MEMBERSHIP_FIELDS = tuple(f.name for f in fields(MembershipRecord) if f.name not in {"id", "created_at", "status"})
 _QUEUE = ("ACTIVE", "PAST_DUE")
+
+
+def _queue_key(tenure_start: datetime | None, member_number: int | None) -> QueueKey | None:
+    if tenure_start is None or member_number is None:
+        return None
+    return QueueKey(tenure_start=tenure_start, member_number=member_number)
 
 
 def _membership(row: M) -> MembershipRecord:
@@ -90,8 +97,9 @@ def _dispute(row: models.Dispute) -> DisputeRecord:
 
 
 class SqlBillingRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, queue: SqlQueueRepository) -> None:
         self._session = session
+        self._queue = queue
 
     # memberships ---------------------------------------------------------------------------------------------
 
@@ -133,7 +141,21 @@ class SqlBillingRepository:
         return await self._one(M.checkout_session_id == session_id, for_update)
 
     async def save_membership(self, record: MembershipRecord, *, at: datetime) -> None:
+        """Write the record; a change of queue membership is reported to the queue index (applied at commit)."""
         values = {name: getattr(record, name) for name in _MEMBERSHIP_FIELDS}
+        old = (
+            await self._session.execute(
+                select(M.status, M.tenure_start, M.member_number).where(M.id == record.id).with_for_update()
+            )
+        ).first()
+        if old is not None:
+            self._queue.note(
+                record.id,
+                before=MembershipState(old.status.lower()),
+                before_key=_queue_key(old.tenure_start, old.member_number),
+                after=record.status,
+                after_key=_queue_key(record.tenure_start, record.member_number),
+            )
         await self._session.execute(
             update(M)
             .where(M.id == record.id)
@@ -172,21 +194,6 @@ class SqlBillingRepository:
         if after is not None:
             stmt = stmt.where(M.id > after)
         return list(await self._session.scalars(stmt))
-
-    async def queue_place(self, membership_id: UUID) -> QueuePlace | None:
-        me = await self._session.get(M, membership_id)
-        if me is None or me.status not in _QUEUE or me.tenure_start is None or me.member_number is None:
-            return None
-        ahead = await self._session.scalar(
-            select(func.count())
-            .select_from(M)
-            .where(
-                M.status.in_(_QUEUE),
-                tuple_(M.tenure_start, M.member_number) < tuple_(literal(me.tenure_start), literal(me.member_number)),
-            )
-        )
-        size = await self._session.scalar(select(func.count()).select_from(M).where(M.status.in_(_QUEUE)))
-        return QueuePlace(position=int(ahead or 0) + 1, size=int(size or 0))
 
     # invoices and payments -----------------------------------------------------------------------------------
 

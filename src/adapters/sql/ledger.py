@@ -2,6 +2,8 @@
 constraint on PostgreSQL). Balances are kept per (account, currency) in the same transaction; updating the
 fund's balance row locks it, so two concurrent commits cannot both spend the same money."""
 
+from datetime import date
+
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
@@ -9,7 +11,7 @@ from uuid_utils.compat import uuid7
 from adapters.sql import models
 from adapters.sql.engine import dialect_insert
 from domain.errors import FundWouldGoNegative, LedgerConflict
-from domain.ledger import Account, EntryKind, JournalEntry, Posting, Side, normal_balance
+from domain.ledger import Account, EntryKind, JournalEntry, Posting, Side, fund_inflow, normal_balance
 from domain.money import Money
 
 
@@ -54,8 +56,26 @@ class SqlLedgerRepository:
                 and normal_balance(Account.FUND, after) < 0
             ):
                 raise FundWouldGoNegative(f"{entry.reference}: commit exceeds the fund")
+        for currency, cents in fund_inflow(entry).items():
+            await self._add_inflow(entry.at.date(), currency, cents)
         await self._session.flush()
         return True
+
+    async def _add_inflow(self, day: date, currency: str, cents: int) -> None:
+        insert = dialect_insert(self._session)(models.FundInflowDay).values(day=day, currency=currency, cents=cents)
+        await self._session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["day", "currency"], set_={"cents": models.FundInflowDay.cents + insert.excluded.cents}
+            )
+        )
+
+    async def fund_inflow_since(self, day: date, currency: str = "USD") -> Money:
+        cents = await self._session.scalar(
+            select(func.coalesce(func.sum(models.FundInflowDay.cents), 0)).where(
+                models.FundInflowDay.day >= day, models.FundInflowDay.currency == currency
+            )
+        )
+        return Money(cents=int(cents or 0), currency=currency)
 
     async def _add_to_balance(self, posting: Posting) -> int:
         """Add the posting to its running balance (creating the row once) and return the new debit balance."""

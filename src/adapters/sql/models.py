@@ -30,12 +30,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 LIVE_MEMBERSHIP_STATUSES = ("PENDING", "ACTIVE", "PAST_DUE", "WON", "PAID")
 QUEUE_STATUSES = ("ACTIVE", "PAST_DUE")
+WINNER_STATUSES = ("WON", "PAID", "ENDED")
 
 
 def _status_in(statuses: tuple[str, ...]) -> Any:
     listed = ", ".join(f"'{s}'" for s in statuses)
     return text(f"status IN ({listed})")
 
+
+_CANDIDATE = text("status = 'ACTIVE' AND cancel_effective_at IS NULL")
+"""Where a round's selection walks: the queue order of memberships in good standing (DOMAIN.md §6 rule 1)."""
 
 metadata = UUIDv7Base.metadata
 
@@ -198,7 +202,82 @@ class Membership(UUIDv7AuditBase):
             postgresql_where=_status_in(QUEUE_STATUSES),
             sqlite_where=_status_in(QUEUE_STATUSES),
         ),
+        Index(
+            "ix_memberships_winners",
+            "status",
+            postgresql_where=_status_in(WINNER_STATUSES),
+            sqlite_where=_status_in(WINNER_STATUSES),
+        ),
+        Index(
+            "ix_memberships_candidates",
+            "tenure_start",
+            "member_number",
+            postgresql_where=_CANDIDATE,
+            sqlite_where=_CANDIDATE,
+        ),
     )
+
+
+class QueueCount(DefaultBase):
+    """Queue memberships per time bucket at each level (`domain.queue_index`): positions in O(levels) reads."""
+
+    __tablename__ = "queue_counts"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    """Epoch seconds of the bucket's start."""
+    members: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (CheckConstraint("members >= 0", name="members_not_negative"),)
+
+
+class QueueHead(DefaultBase):
+    """The one row every queue move locks first: moves are serialised, N is O(1), and `last_seq` numbers the
+    moves gap-free in commit order."""
+
+    __tablename__ = "queue_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("size >= 0", name="size_not_negative"),
+    )
+
+
+class QueueMoveRow(DefaultBase):
+    """One membership entering or leaving the queue: the source of every member's position history."""
+
+    __tablename__ = "queue_moves"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id", ondelete="RESTRICT"))
+    tenure_start: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    member_number: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(BigInteger)
+    size_after: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_queue_moves_membership_seq", "membership_id", "seq"),
+        Index("ix_queue_moves_key", "tenure_start", "member_number"),
+        CheckConstraint("position >= 1", name="position_positive"),
+    )
+
+
+class FundInflowDay(DefaultBase):
+    """Net member money into the fund per UTC day (payments' fund share less refunds and lost disputes; commits and
+    releases excluded), kept with each posting: the public estimate's trailing inflow in ≤ 91 rows."""
+
+    __tablename__ = "fund_inflow_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class Invoice(UUIDv7AuditBase):

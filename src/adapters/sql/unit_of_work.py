@@ -28,6 +28,7 @@ from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
 from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.profiles import SqlProfileRepository, SqlSecurityEventReader
+from adapters.sql.queue import SqlQueueRepository
 from ports.outbound.clock import Clock
 from ports.outbound.errors import ComponentUnavailable, ConflictError
 
@@ -76,7 +77,8 @@ class SqlUnitOfWork:
         self.security_log = SqlSecurityLog(self._session, email_hash_key=self._email_hash_key)
         self.audit = SqlAuditLogRepository(self._session)
         self.ledger = SqlLedgerRepository(self._session)
-        self.billing = SqlBillingRepository(self._session)
+        self.queue = SqlQueueRepository(self._session)
+        self.billing = SqlBillingRepository(self._session, self.queue)
         self.kyc = SqlKycRepository(self._session)
         self.profiles = SqlProfileRepository(self._session)
         self.security_events = SqlSecurityEventReader(self._session)
@@ -113,6 +115,7 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         events, self._pending = self._pending, []
         now = self._clock.now()
+        await self.queue.flush(at=now)  # last lock of the transaction: the queue head (see adapters.sql.queue)
         for event in events:
             await self.outbox.add(occurred_at=now, **event)
         try:
@@ -127,4 +130,5 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         self._pending = []
+        self.queue.forget()
         await self.session.rollback()

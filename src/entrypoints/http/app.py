@@ -16,11 +16,13 @@ from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.business_rules import BusinessRulesController
+from entrypoints.http.dashboard import DashboardController, EligibilityController
 from entrypoints.http.health import HealthController
 from entrypoints.http.kyc import KycController, KycReviewController
 from entrypoints.http.notifications import NotificationController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.profiles import ProfileController
+from entrypoints.http.queue import MyQueueController, public_queue_router
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
 from entrypoints.http.sandbox import SANDBOX_STATE_KEY, create_sandbox_router
 from entrypoints.http.sandbox_kyc import SANDBOX_KYC_STATE_KEY, create_sandbox_kyc_router
@@ -72,6 +74,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             KycController,
             KycReviewController,
             BusinessRulesController,
+            MyQueueController,
+            public_queue_router(),
+            DashboardController,
+            EligibilityController,
             WebhookController,
         ],
         dependencies={

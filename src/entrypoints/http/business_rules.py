@@ -9,19 +9,10 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from domain.money import Money
-from entrypoints.http.schemas import Problem
+from entrypoints.http.schemas import MoneyOut, Problem, money_out
 from ports.usecases import business_rules
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
-
-
-class MoneyOut(msgspec.Struct, rename="camel", kw_only=True):
-    amount_cents: int
-    currency: str
-
-
-def _money(value: Money) -> MoneyOut:
-    return MoneyOut(amount_cents=value.cents, currency=value.currency)
 
 
 class RuleOut(msgspec.Struct, rename="camel", kw_only=True):
@@ -57,6 +48,14 @@ class ProgramRulesOut(msgspec.Struct, rename="camel", kw_only=True):
     payout_info_deadline_days: int
 
 
+def my_eligibility_out(result: business_rules.MyEligibility) -> MyEligibilityOut:
+    return MyEligibilityOut(
+        eligible=result.eligible,
+        at=result.at,
+        rules=[RuleOut(rule=c.rule, ok=c.ok, reasons=list(c.reasons)) for c in result.rules],
+    )
+
+
 class BusinessRulesController(Controller):
     path = "/api/business-rules"
     tags = ["business-rules"]
@@ -68,15 +67,10 @@ class BusinessRulesController(Controller):
         fields: dict[str, Any] = {}
         for name in ProgramRulesOut.__struct_fields__:
             value = getattr(view, name)
-            fields[name] = _money(value) if isinstance(value, Money) else value
+            fields[name] = money_out(value) if isinstance(value, Money) else value
         return ProgramRulesOut(**fields)
 
     @get("/me", operation_id="getMyEligibility", responses={401: ResponseSpec(Problem, description="Not signed in")})
     async def mine(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> MyEligibilityOut:
         """Each eligibility rule with pass/fail and the reasons it fails (DOMAIN.md §6)."""
-        result = await business_rules.my_eligibility(deps, principal)
-        return MyEligibilityOut(
-            eligible=result.eligible,
-            at=result.at,
-            rules=[RuleOut(rule=c.rule, ok=c.ok, reasons=list(c.reasons)) for c in result.rules],
-        )
+        return my_eligibility_out(await business_rules.my_eligibility(deps, principal))

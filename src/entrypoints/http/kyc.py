@@ -41,21 +41,24 @@ class StartedOut(msgspec.Struct, rename="camel", kw_only=True):
     verification_url: str
 
 
+def kyc_out(view: kyc.KycView) -> KycOut:
+    return KycOut(
+        status=view.status,
+        reasons=list(view.reasons),
+        valid_until=view.valid_until,
+        may_retry=view.may_retry,
+        retry_after=view.retry_after,
+        verification_url=view.verification_url,
+    )
+
+
 class KycController(Controller):
     path = "/api/kyc"
     tags = ["kyc"]
 
     @get("/", operation_id="getMyVerification", responses=PROBLEMS)
     async def status(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> KycOut:
-        view = await kyc.kyc_status(deps, principal)
-        return KycOut(
-            status=view.status,
-            reasons=list(view.reasons),
-            valid_until=view.valid_until,
-            may_retry=view.may_retry,
-            retry_after=view.retry_after,
-            verification_url=view.verification_url,
-        )
+        return kyc_out(await kyc.kyc_status(deps, principal))
 
     @post("/start", operation_id="startVerification", status_code=200, responses=PROBLEMS)
     async def start(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> StartedOut:

@@ -13,6 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from entrypoints.http.schemas import Problem
+from ports.outbound.notifications import Notification
 from ports.usecases import notifications
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
@@ -42,6 +43,18 @@ class UnreadCount(msgspec.Struct, rename="camel", kw_only=True):
     unread: int
 
 
+def notification_item(n: Notification) -> NotificationItem:
+    return NotificationItem(
+        id=n.id,
+        event_name=n.event_name,
+        title=n.title,
+        body=n.body,
+        created_at=n.created_at,
+        read=n.read_at is not None,
+        read_at=n.read_at,
+    )
+
+
 UNAUTHORIZED = ResponseSpec(Problem, description="Not signed in")
 CSRF = ResponseSpec(Problem, description="CSRF token missing")
 
@@ -68,18 +81,7 @@ class NotificationController(Controller):
     ) -> NotificationPage:
         page = await notifications.feed(deps, principal, cursor=cursor, limit=limit)
         return NotificationPage(
-            items=[
-                NotificationItem(
-                    id=n.id,
-                    event_name=n.event_name,
-                    title=n.title,
-                    body=n.body,
-                    created_at=n.created_at,
-                    read=n.read_at is not None,
-                    read_at=n.read_at,
-                )
-                for n in page.items
-            ],
+            items=[notification_item(n) for n in page.items],
             next_cursor=page.next_cursor,
         )
 

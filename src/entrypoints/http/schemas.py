@@ -2,6 +2,8 @@
 
 import msgspec
 
+from domain.money import Money
+
 
 class Problem(msgspec.Struct, rename="camel", kw_only=True):
     """RFC 9457 problem document (as documented in the OpenAPI schema)."""
@@ -28,3 +30,12 @@ class ComponentState(msgspec.Struct, rename="camel", kw_only=True):
 class ReadinessReport(msgspec.Struct, rename="camel", kw_only=True):
     status: str
     components: list[ComponentState]
+
+
+class MoneyOut(msgspec.Struct, rename="camel", kw_only=True):
+    amount_cents: int
+    currency: str
+
+
+def money_out(value: Money) -> MoneyOut:
+    return MoneyOut(amount_cents=value.cents, currency=value.currency)

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 
-from entrypoints.http.schemas import Problem
+from entrypoints.http.schemas import MoneyOut, Problem, money_out
 from ports.usecases import memberships
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
@@ -63,11 +63,6 @@ class LinkOut(msgspec.Struct, rename="camel", kw_only=True):
     url: str
 
 
-class MoneyOut(msgspec.Struct, rename="camel", kw_only=True):
-    amount_cents: int
-    currency: str
-
-
 class NextChargeOut(msgspec.Struct, rename="camel", kw_only=True):
     due_at: datetime | None
     amount: MoneyOut | None
@@ -91,7 +86,7 @@ class PaymentPage(msgspec.Struct, rename="camel", kw_only=True):
     next_cursor: str | None
 
 
-def _status(view: memberships.MembershipStatus) -> StatusOut:
+def status_out(view: memberships.MembershipStatus) -> StatusOut:
     return StatusOut(**{f: getattr(view, f) for f in StatusOut.__struct_fields__})
 
 
@@ -111,6 +106,14 @@ async def _checkout(
         rejoin=rejoin,
     )
     return CheckoutOut(membership_id=started.membership_id, checkout_url=started.url, expires_at=started.expires_at)
+
+
+def next_charge_out(charge: memberships.NextCharge) -> NextChargeOut:
+    return NextChargeOut(
+        due_at=charge.due_at,
+        amount=money_out(charge.amount) if charge.amount else None,
+        overdue_invoices=list(charge.overdue_invoice_ids),
+    )
 
 
 class SubscriptionController(Controller):
@@ -147,20 +150,20 @@ class SubscriptionController(Controller):
         session_id: Annotated[str, QueryParameter(min_length=1, max_length=255)],
     ) -> StatusOut:
         """Where the provider sends the member back: fulfils the same way the webhook does, then reports."""
-        return _status(await memberships.complete_checkout(deps, principal, session_id))
+        return status_out(await memberships.complete_checkout(deps, principal, session_id))
 
     @get("/me", operation_id="getMyMembership", responses=PROBLEMS)
     async def status(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> StatusOut:
-        return _status(await memberships.membership_status(deps, principal))
+        return status_out(await memberships.membership_status(deps, principal))
 
     @post("/me/cancel", operation_id="scheduleCancellation", status_code=200, responses=PROBLEMS)
     async def cancel(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> StatusOut:
         """End the membership at the end of the current monthly period; it keeps its place until then."""
-        return _status(await memberships.cancel_at_period_end(deps, principal))
+        return status_out(await memberships.cancel_at_period_end(deps, principal))
 
     @post("/me/undo-cancel", operation_id="undoCancellation", status_code=200, responses=PROBLEMS)
     async def undo(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> StatusOut:
-        return _status(await memberships.undo_cancel(deps, principal))
+        return status_out(await memberships.undo_cancel(deps, principal))
 
     @post("/me/portal", operation_id="createBillingPortalLink", status_code=200, responses=PROBLEMS)
     async def portal(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> LinkOut:
@@ -178,22 +181,13 @@ class SubscriptionController(Controller):
         return LinkOut(url=(await memberships.retention_checkout(deps, principal)).url)
 
 
-def _money(cents: int, currency: str) -> MoneyOut:
-    return MoneyOut(amount_cents=cents, currency=currency)
-
-
 class BillingController(Controller):
     path = "/api/billing"
     tags = ["billing"]
 
     @get("/next-charge", operation_id="getNextCharge", responses=PROBLEMS)
     async def next_charge(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> NextChargeOut:
-        charge = await memberships.next_charge(deps, principal)
-        return NextChargeOut(
-            due_at=charge.due_at,
-            amount=_money(charge.amount.cents, charge.amount.currency) if charge.amount else None,
-            overdue_invoices=list(charge.overdue_invoice_ids),
-        )
+        return next_charge_out(await memberships.next_charge(deps, principal))
 
     @get(
         "/payments",
@@ -214,8 +208,8 @@ class BillingController(Controller):
                     id=item.payment_id,
                     membership_id=item.membership_id,
                     purpose=item.purpose.value,
-                    amount=_money(item.amount.cents, item.amount.currency),
-                    refunded=_money(item.refunded.cents, item.refunded.currency),
+                    amount=money_out(item.amount),
+                    refunded=money_out(item.refunded),
                     paid_at=item.paid_at,
                     period=item.period_index,
                     invoice=item.provider_invoice_id,

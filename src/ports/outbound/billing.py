@@ -104,12 +104,6 @@ class PaymentHistoryItem:
     receipt_url: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueuePlace:
-    position: int
-    size: int
-
-
 class BillingRepository(Protocol):
     # memberships ---------------------------------------------------------------------------------------------
     async def add_membership(self, *, account_id: UUID, rules_version: int, at: datetime) -> MembershipRecord:
@@ -141,10 +135,6 @@ class BillingRepository(Protocol):
     ) -> Sequence[UUID]:
         """Memberships the billing sweep must look at: expired checkouts, unpaid invoices, past grace, scheduled
         cancellations that took effect, and dues falling due before `upcoming_until`; keyset-paged by id."""
-        ...
-
-    async def queue_place(self, membership_id: UUID) -> QueuePlace | None:
-        """Position (1 + queue memberships ahead in `(tenure_start, member_number)` order) and queue size."""
         ...
 
     # invoices and payments -----------------------------------------------------------------------------------

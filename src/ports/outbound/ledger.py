@@ -1,5 +1,6 @@
 """The ledger as stored: append-only journal entries, idempotent by their business reference."""
 
+from datetime import date
 from typing import Protocol
 
 from domain.ledger import Account, JournalEntry
@@ -18,6 +19,10 @@ class LedgerRepository(Protocol):
         ...
 
     async def entry(self, reference: str) -> JournalEntry | None: ...
+
+    async def fund_inflow_since(self, day: date, currency: str = "USD") -> Money:
+        """Net member money into the fund from UTC ``day`` on (``domain.ledger.fund_inflow`` per entry)."""
+        ...
 
     async def member_cash(self, currency: str = "USD") -> Money:
         """Net cash moved by member payments, refunds and disputes (signed; provider fees and payouts aside), for

@@ -23,6 +23,7 @@ from ports.outbound.ledger import LedgerRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
 from ports.outbound.outbox import OutboxRepository
 from ports.outbound.profiles import ProfileRepository, SecurityEventReader
+from ports.outbound.queue import QueueRepository
 
 
 class UnitOfWork(Protocol):
@@ -58,6 +59,9 @@ class UnitOfWork(Protocol):
 
     @property
     def kyc(self) -> KycRepository: ...
+
+    @property
+    def queue(self) -> QueueRepository: ...
 
     @property
     def profiles(self) -> ProfileRepository: ...

@@ -8,13 +8,12 @@ shown; the only facts about other people used are "this identity is held or has 
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from domain.eligibility import EligibilityFacts, Reason, eligibility
-from domain.kyc import KycRecord
-from domain.membership import WINNER_STATES, MembershipState
+from domain.eligibility import Reason, eligibility
 from domain.money import Money
 from domain.rules import ProgramRules
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
+from ports.usecases.eligibility import facts_of
 
 RULE_REASONS: tuple[tuple[str, frozenset[Reason]], ...] = (
     (
@@ -53,26 +52,7 @@ async def my_eligibility(deps: Deps, principal: Principal) -> MyEligibility:
     now = deps.clock.now()
     rules = deps.rules.in_force(now)
     async with deps.uow() as uow:
-        memberships = list(await uow.billing.memberships_of(principal.account_id))
-        latest = memberships[0] if memberships else None
-        stored = await uow.kyc.get(principal.account_id)
-        record = stored.record if stored else KycRecord()
-        live_elsewhere = won_elsewhere = False
-        if record.fingerprint:
-            live_elsewhere, won_elsewhere = await uow.kyc.identity_elsewhere(
-                record.fingerprint, other_than=principal.account_id
-            )
-        disputes = await uow.billing.open_disputes(latest.id) if latest else 0
-    facts = EligibilityFacts(
-        state=latest.status if latest else MembershipState.ABANDONED,
-        tenure_start=latest.tenure_start if latest and latest.tenure_start else now,
-        cancellation_scheduled=bool(latest and latest.cancel_effective_at),
-        open_dispute=disputes > 0,
-        kyc=record,
-        person_has_won=any(m.status in WINNER_STATES for m in memberships),
-        identity_has_won=won_elsewhere,
-        identity_has_other_live_membership=live_elsewhere,
-    )
+        facts = await facts_of(uow, principal.account_id, now)
     result = eligibility(facts, rules, now)
     checks = tuple(
         RuleCheck(

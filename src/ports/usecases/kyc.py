@@ -368,10 +368,7 @@ async def review_queue(deps: Deps, staff: Principal, *, after: UUID | None, limi
 
 
 async def _position(uow: UnitOfWork, account_id: UUID) -> int | None:
-    memberships = await uow.billing.memberships_of(account_id)
-    if not memberships:
-        return None
-    place = await uow.billing.queue_place(memberships[0].id)
+    place = await uow.queue.place_of_account(account_id)
     return place.position if place else None
 
 

@@ -280,7 +280,7 @@ async def membership_status(deps: Deps, principal: Principal) -> MembershipStatu
     async with deps.uow() as uow:
         memberships = list(await uow.billing.memberships_of(principal.account_id))
         latest = memberships[0] if memberships else None
-        place = await uow.billing.queue_place(latest.id) if latest else None
+        place = await uow.queue.place_of_membership(latest.id) if latest else None
     join_ok = may_join(earlier_states=[m.status for m in memberships], person_has_won=False, identity_has_won=False).ok
     if latest is None:
         return MembershipStatus(membership_id=None, status="none", can_join=principal.role.value == "member")

@@ -76,7 +76,8 @@ TEMPLATES: Mapping[str, tuple[str, str]] = {
     ),
     "eligibility.blocked_near_payout": (
         "Action needed: you are close to a payout",
-        "You are near the front of the queue, but something blocks a payout. Sign in to Tenure to see what to fix.",
+        "You are at position {position} in the queue and the fund is close to the next payout, but a payout is "
+        "blocked because {blockedBy}. Sign in to Tenure to see how to fix it.",
     ),
     "payout.selected": (
         "You have been selected for a Tenure payout",

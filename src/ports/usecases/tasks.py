@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from ports.outbound.tasks import Payload
-from ports.usecases import kyc
+from ports.usecases import eligibility, kyc
 from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
 from ports.usecases.auth import CODE_ISSUED_EVENT
 from ports.usecases.billing_commands import HANDLERS as BILLING_COMMANDS
@@ -203,6 +203,17 @@ TASKS: TaskTable = task_table(
             max_retry_delay=timedelta(minutes=10),
             key=_constant(kyc.REMINDER_TASK),
             cron="0 15 * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=eligibility.BLOCKED_TASK,
+            handler=eligibility.tell_blocked_near_payout,
+            timeout=timedelta(minutes=10),
+            max_attempts=3,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=10),
+            key=_constant(eligibility.BLOCKED_TASK),
+            cron="0 16 * * *",
             coalesce=True,
         ),
     ]

@@ -22,6 +22,7 @@ from domain.eligibility import (
     first_eligible,
     fund_near_payout,
     is_disqualifying,
+    monthly_inflow,
     payouts_possible,
     winners_count,
 )
@@ -275,21 +276,41 @@ class TestBlockedNearPayout:
         ]
 
     def test_not_near(self) -> None:
-        assert not fund_near_payout(usd(8_999_999), RULES)
-        assert blocked_near_payout(self.ranked([False, True]), fund=usd(8_999_999), rules=RULES) == ()
+        # one month's inflow short of the threshold by a cent
+        assert not fund_near_payout(usd(8_999_999), usd(1_000_000), RULES)
+        assert (
+            blocked_near_payout(
+                self.ranked([False, True]), fund=usd(8_999_999), monthly_inflow=usd(1_000_000), rules=RULES
+            )
+            == ()
+        )
+
+    def test_a_shrinking_fund_is_near_only_at_the_threshold(self) -> None:
+        assert not fund_near_payout(usd(9_999_999), usd(-5), RULES)
+        assert fund_near_payout(usd(10_000_000), usd(-5), RULES)
+
+    def test_monthly_inflow_from_a_window(self) -> None:
+        assert monthly_inflow(usd(9_000_000), days=90) == usd(3_000_000)
+        assert monthly_inflow(usd(100), days=90) == usd(33)
+        with pytest.raises(InvalidInput):
+            monthly_inflow(usd(1), days=0)
 
     def test_tells_those_who_would_be_skipped(self) -> None:
-        assert fund_near_payout(usd(9_000_000), RULES)
+        assert fund_near_payout(usd(9_000_000), usd(1_000_000), RULES)
         ranked = self.ranked([False, True, False, True])
-        blocked = blocked_near_payout(list(reversed(ranked)), fund=usd(9_500_000), rules=RULES)
+        blocked = blocked_near_payout(
+            list(reversed(ranked)), fund=usd(9_500_000), monthly_inflow=usd(1_000_000), rules=RULES
+        )
         # one expected winner (#2): only #1 is passed over; #3 is behind the expected winner
         assert [(b.membership_id, b.position, b.reasons) for b in blocked] == [("m1", 1, (Reason.KYC_NOT_VERIFIED,))]
 
     def test_two_expected_winners(self) -> None:
         ranked = self.ranked([False, True, False, True, False])
-        blocked = blocked_near_payout(ranked, fund=usd(20_000_000), rules=RULES)
+        blocked = blocked_near_payout(ranked, fund=usd(20_000_000), monthly_inflow=usd(0), rules=RULES)
         assert [b.position for b in blocked] == [1, 3]
 
     def test_nobody_eligible_tells_everyone(self) -> None:
-        blocked = blocked_near_payout(self.ranked([False, False]), fund=usd(10_000_000), rules=RULES)
+        blocked = blocked_near_payout(
+            self.ranked([False, False]), fund=usd(10_000_000), monthly_inflow=usd(0), rules=RULES
+        )
         assert [b.position for b in blocked] == [1, 2]

@@ -23,6 +23,7 @@ from domain.ledger import (
     dispute_opened,
     dispute_won,
     first_processing,
+    fund_inflow,
     payment_received,
     payout_completed,
     payout_returned,
@@ -604,3 +605,75 @@ def test_corrected_payout_still_clears_payables_on_completion() -> None:
     ledger = ledger.post(payout_completed(payout_id="po", attempt=2, net=right.net, at=T0))
     assert ledger.balance(Account.PAYOUTS_PAYABLE).is_zero
     assert ledger.balance(Account.WITHHOLDING_PAYABLE).is_zero
+
+
+# -- fund inflow (the pace behind the public next-payout estimate, §4) -------------------------------------------------
+
+
+def test_fund_inflow_counts_member_money_into_the_fund() -> None:
+    split = split_payment(usd(2_500), HALF)  # 1_250 fund / 1_250 company
+    assert fund_inflow(payment_received(invoice_id="in_1", split=split, at=T0)) == {"USD": 1_250}
+    assert fund_inflow(pay("in_2", 10_001, ProgramRules(fund_share_bps=10_000))) == {"USD": 10_001}
+    refund = refund_issued(refund_id="re_1", amount=usd(1_000), original=split, already_reversed=usd(0), at=T0)
+    assert fund_inflow(refund) == {"USD": -500}
+    lost = dispute_lost(dispute_id="dp_1", amount=usd(2_500), original=split, already_reversed=usd(0), at=T0)
+    assert fund_inflow(lost) == {"USD": -1_250}
+    # retention is dues paid out of the reward: its fund share comes in, and goes again if the payout is cancelled
+    retention = retention_deducted(payout_id="po_1", deduction=usd(30_000), rules=HALF, at=T0)
+    assert fund_inflow(retention) == {"USD": 15_000}
+    reversal = cancelled_after_processing(
+        payout_id="po_1", gross=usd(10_000_000), withholding=usd(0), retention_deduction=usd(30_000), rules=HALF, at=T0
+    )
+    assert [fund_inflow(e) for e in reversal] == [{"USD": -15_000}, {}]  # the release that follows counts nothing
+
+
+def test_fund_inflow_ignores_commits_releases_and_movements_outside_the_fund() -> None:
+    assert fund_inflow(reward_committed(payout_id="po_1", gross=usd(10_000_000), at=T0)) == {}
+    assert fund_inflow(reward_released(payout_id="po_1", gross=usd(10_000_000), at=T0)) == {}
+    assert fund_inflow(provider_fee(balance_transaction_id="txn_1", fee=usd(90), at=T0)) == {}
+    assert fund_inflow(dispute_opened(dispute_id="dp_1", amount=usd(2_500), at=T0)) == {}
+    assert fund_inflow(dispute_won(dispute_id="dp_1", amount=usd(2_500), at=T0)) == {}
+    assert fund_inflow(withholding_recorded(payout_id="po_1", withholding=usd(2_400_000), at=T0)) == {}
+    assert fund_inflow(payout_completed(payout_id="po_1", attempt=1, net=usd(9_970_000), at=T0)) == {}
+
+
+def test_fund_inflow_keeps_currencies_apart() -> None:
+    def eur(cents: int) -> Money:
+        return Money(cents=cents, currency="EUR")
+
+    entry = JournalEntry(
+        reference="multi",
+        kind=EntryKind.PAYMENT,
+        at=T0,
+        postings=(
+            debit(Account.CASH, usd(1_000)),
+            credit(Account.FUND, usd(600)),
+            credit(Account.COMPANY_REVENUE, usd(400)),
+            debit(Account.CASH, eur(800)),
+            credit(Account.FUND, eur(800)),
+            debit(Account.FUND, Money(cents=70, currency="GBP")),
+            credit(Account.FUND, Money(cents=70, currency="GBP")),  # nets to nothing: not reported
+        ),
+    )
+    assert fund_inflow(entry) == {"USD": 600, "EUR": 800}
+    refund = JournalEntry(
+        reference="multi-back",
+        kind=EntryKind.REFUND,
+        at=T0,
+        postings=(debit(Account.FUND, eur(300)), credit(Account.CASH, eur(300))),
+    )
+    assert fund_inflow(refund) == {"EUR": -300}
+    commit = replace(entry, reference="multi-commit", kind=EntryKind.COMMIT)
+    assert fund_inflow(commit) == {}
+
+
+@given(movements())
+def test_fund_inflow_is_the_prescribed_fund_lines_except_commits_and_releases(
+    moves: list[tuple[JournalEntry, Expected]],
+) -> None:
+    for entry, expected in moves:
+        fund = sum(
+            cents if side is Side.CREDIT else -cents for account, side, cents in expected if account is Account.FUND
+        )
+        moved = 0 if entry.kind in (EntryKind.COMMIT, EntryKind.RELEASE) else fund
+        assert fund_inflow(entry) == ({"USD": moved} if moved else {})

@@ -13,8 +13,9 @@ The invariants never ask the domain to check itself. Each is an independent orac
   agree with ``domain.eligibility`` for every queue member after every step; each round's winners must be the
   first ``min(fund // reward, oracle-eligible)`` oracle-eligible members in ``(tenure_start, member_number)``
   order, and everyone passed over must be oracle-ineligible;
-* positions are kept incrementally with ``domain.queue.on_join`` / ``on_leave`` / ``on_leave_many`` and compared
-  with a full ``sorted()`` ranking after every step;
+* positions are kept incrementally here by the §4 rules (a leaver moves exactly those behind it up by one; a join
+  at ``domain.queue.position_of`` moves exactly those at or behind it back by one) and compared with a full
+  ``sorted()`` ranking and with ``domain.queue.positions`` after every step;
 * every ledger account that matters is tracked here with plain integer arithmetic (fund, cash, fees, disputes,
   payables, withholding); before each commit the oracle fund decides whether the ledger must refuse it;
 * billing status (past due, default due) is recomputed from the invoices' provider facts; late truth is decided
@@ -123,7 +124,7 @@ from domain.payouts import (
     schedule,
     start_processing,
 )
-from domain.queue import QueueKey, insertion_ahead, on_join, on_leave, on_leave_many
+from domain.queue import QueueEntry, QueueKey, position_of, positions
 from domain.rounds import NoRound, Snapshot, SnapshotEntry, round_key, select_round
 from domain.rules import ProgramRules, RulesHistory
 
@@ -370,22 +371,23 @@ class ProgramMachine(RuleBasedStateMachine):
     def _leave(self, leaving: list[Member]) -> None:
         size = len(self.positions)
         old = [self.positions.pop(m.membership_id) for m in leaving]
-        change = on_leave(old[0], size) if len(old) == 1 else on_leave_many(old, size)
-        assert change.new_size == len(self.positions)
-        self.positions = {mid: change.new_position(p) for mid, p in self.positions.items()}
+        assert len(set(old)) == len(old)
+        assert all(1 <= p <= size for p in old)
+        # §4: everyone behind a leaver moves up by exactly one per leaver ahead of them; nobody else moves.
+        self.positions = {mid: p - sum(1 for gone in old if gone < p) for mid, p in self.positions.items()}
+        assert len(self.positions) == size - len(leaving)
 
     def _enter(self, member: Member) -> None:
-        in_order = sorted(self.positions, key=self.positions.__getitem__)
         keys = [
             QueueKey(tenure_start=self.members[mid].tenure_start, member_number=self.members[mid].member_number)
-            for mid in in_order
+            for mid in self.positions
         ]
-        ahead = insertion_ahead(QueueKey(tenure_start=member.tenure_start, member_number=member.member_number), keys)
-        change = on_join(ahead, len(self.positions))
-        self.positions = {mid: change.new_position(p) for mid, p in self.positions.items()}
-        assert change.inserted_at is not None
-        self.positions[member.membership_id] = change.inserted_at
-        if ahead < len(keys):
+        inserted_at = position_of(QueueKey(tenure_start=member.tenure_start, member_number=member.member_number), keys)
+        assert 1 <= inserted_at <= len(keys) + 1
+        # §4: a late activation goes where its tenure belongs; exactly those at or behind that place move back by one.
+        self.positions = {mid: p + 1 if p >= inserted_at else p for mid, p in self.positions.items()}
+        self.positions[member.membership_id] = inserted_at
+        if inserted_at <= len(keys):
             self.note("queue: inserted mid-queue")
 
     # -- money in -----------------------------------------------------------------------------------------------
@@ -1321,6 +1323,15 @@ class ProgramMachine(RuleBasedStateMachine):
         ranked = sorted(self._queue(), key=lambda m: m.key)
         assert self.positions == {m.membership_id: i for i, m in enumerate(ranked, start=1)}
         assert sorted(self.positions.values()) == list(range(1, len(ranked) + 1))
+        entries = [
+            QueueEntry(
+                membership_id=m.membership_id,
+                key=QueueKey(tenure_start=m.tenure_start, member_number=m.member_number),
+                state=m.state,
+            )
+            for m in self.members.values()
+        ]
+        assert positions(entries) == self.positions
 
     @invariant()
     def eligibility_matches_the_oracle(self) -> None:

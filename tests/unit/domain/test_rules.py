@@ -151,7 +151,6 @@ class TestValidation:
             ({"min_age_years": 17}, "min_age_years must be >= 18"),
             ({"version": 0}, "version must be positive"),
             ({"kyc_attempts_per_30_days": 0}, "kyc_attempts_per_30_days must be positive"),
-            ({"near_payout_bps": 10_001}, "near_payout_bps must be within 0..10000"),
             ({"grace_days": 30.0}, "grace_days must be an int"),
             ({"grace_days": True}, "grace_days must be an int"),
             ({"reward": 10_000_000}, "reward must be Money"),

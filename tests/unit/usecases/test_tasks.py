@@ -41,6 +41,7 @@ SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
     "kyc.process_event": {"messageId": "0192f0c4-0000-7000-8000-000000000005"},
     "kyc.refetch_pending": {},
     "kyc.remind": {},
+    "eligibility.tell_blocked": {},
 }
 """One realistic payload per production task: a new task must add its own here."""
 

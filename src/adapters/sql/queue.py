@@ -1,0 +1,423 @@
+"""The queue on SQL: the bucket index of `domain.queue_index`, the serialised move log, and keyset reads.
+
+Writes. The billing repository reports every membership state change here (`note`). At commit the unit of work
+calls `flush`, which — last in the transaction, after every membership row lock the transaction takes —
+locks the one `queue_head` row, then applies one count change per level per move (bucket rows in one global
+order) and appends the moves with gap-free sequence numbers and their exact positions. Serialising moves costs
+little (joins and leaves are rare next to payments) and makes every recorded position exact under concurrency.
+
+Reads. A position is one statement: the bucket ranges ahead (≤ 1 + years + 4 × 31 rows of a primary key) plus
+the rows inside the key's 32-second bucket. Statements see one snapshot, so a lookup never mixes a half-applied
+move (moves commit with the membership change that caused them).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sql import models
+from adapters.sql.engine import dialect_insert
+from domain.membership import MembershipState
+from domain.queue import MoveReason, QueueKey, QueueMove, move_reason
+from domain.queue_index import LEVEL_SHIFTS, BucketDelta, deltas, lookup
+from ports.outbound.queue import Candidate, IndexDrift, QueuePlace, QueueRow
+
+M = models.Membership
+C = models.QueueCount
+H = models.QueueHead
+Q = models.QueueMoveRow
+_QUEUE = ("ACTIVE", "PAST_DUE")
+_WINNERS = ("WON", "PAID", "ENDED")
+_HEAD_ID = 1
+
+
+@dataclass(slots=True)
+class _Noted:
+    """A membership's state when the transaction first touched it, and its latest state and key."""
+
+    before: MembershipState | None
+    before_key: QueueKey | None
+    after: MembershipState
+    after_key: QueueKey | None
+
+
+def _key(tenure_start: datetime | None, member_number: int | None) -> QueueKey | None:
+    if tenure_start is None or member_number is None:
+        return None
+    return QueueKey(tenure_start=tenure_start, member_number=member_number)
+
+
+def _in_queue() -> ColumnElement[bool]:
+    return M.status.in_(_QUEUE)
+
+
+def _before(key: QueueKey) -> ColumnElement[bool]:
+    return tuple_(M.tenure_start, M.member_number) < tuple_(literal(key.tenure_start), literal(key.member_number))
+
+
+def _behind(key: QueueKey) -> ColumnElement[bool]:
+    return tuple_(M.tenure_start, M.member_number) > tuple_(literal(key.tenure_start), literal(key.member_number))
+
+
+class SqlQueueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._noted: dict[UUID, _Noted] = {}
+
+    # -- writes -----------------------------------------------------------------------------------------------
+
+    def note(
+        self,
+        membership_id: UUID,
+        *,
+        before: MembershipState | None,
+        before_key: QueueKey | None,
+        after: MembershipState,
+        after_key: QueueKey | None,
+    ) -> None:
+        """Remember a state change; the net move per membership is applied at `flush`."""
+        seen = self._noted.get(membership_id)
+        if seen is None:
+            self._noted[membership_id] = _Noted(before=before, before_key=before_key, after=after, after_key=after_key)
+        else:
+            seen.after, seen.after_key = after, after_key
+
+    def forget(self) -> None:
+        self._noted.clear()
+
+    async def flush(self, *, at: datetime) -> int:
+        """Apply the noted moves (leaves first, then joins, each in key order); returns how many were applied."""
+        noted, self._noted = self._noted, {}
+        leaves: list[tuple[UUID, QueueKey, MoveReason]] = []
+        joins: list[tuple[UUID, QueueKey, MoveReason]] = []
+        for membership_id, change in noted.items():
+            was_key = change.before_key if change.before in (MembershipState.ACTIVE, MembershipState.PAST_DUE) else None
+            now_in = change.after in (MembershipState.ACTIVE, MembershipState.PAST_DUE)
+            if was_key is not None and (not now_in or change.after_key != was_key):
+                leaves.append((membership_id, was_key, move_reason(change.before, change.after) or MoveReason.LEFT))
+            if now_in and change.after_key is not None and change.after_key != was_key:
+                reason = move_reason(change.before, change.after) or MoveReason.REINSTATED
+                joins.append((membership_id, change.after_key, reason))
+        if not leaves and not joins:
+            return 0
+        head = (
+            await self._session.execute(
+                update(H).where(H.id == _HEAD_ID).values(updated_at=at).returning(H.size, H.last_seq)
+            )
+        ).one()
+        size, seq = int(head.size), int(head.last_seq)
+        rows: list[dict[str, Any]] = []
+        # One move at a time, in sequence order, so each recorded position is exact after the moves before it.
+        for membership_id, key, reason in sorted(leaves, key=lambda item: item[1]):
+            # Joins of this transaction are already written to `memberships` but not yet counted in buckets; those
+            # in the leaver's own smallest bucket and ahead of it would be counted by the row scan: leave them out.
+            scan_from = lookup(key.tenure_start).scan_from
+            pending = sum(1 for _, joined, _ in joins if joined < key and joined.tenure_start >= scan_from)
+            position = await self.position(key) - pending
+            await self._apply(deltas(key.tenure_start, -1))
+            size -= 1
+            seq += 1
+            rows.append(_move_row(seq, at, membership_id, key, reason, position, size))
+        for membership_id, key, reason in sorted(joins, key=lambda item: item[1]):
+            await self._apply(deltas(key.tenure_start, +1))
+            position = await self.position(key)
+            size += 1
+            seq += 1
+            rows.append(_move_row(seq, at, membership_id, key, reason, position, size))
+        await self._session.execute(update(H).where(H.id == _HEAD_ID).values(size=size, last_seq=seq))
+        await self._session.execute(insert(Q), rows)
+        return len(rows)
+
+    async def _apply(self, changes: Sequence[BucketDelta]) -> None:
+        upsert = dialect_insert(self._session)
+        for change in changes:
+            if change.delta < 0:  # the bucket exists (it counts the leaver); an upsert's INSERT would fail the CHECK
+                await self._session.execute(
+                    update(C)
+                    .where(C.level == change.level, C.bucket_start == change.start)
+                    .values(members=C.members + change.delta)
+                )
+                continue
+            stmt = upsert(C).values(level=change.level, bucket_start=change.start, members=change.delta)
+            await self._session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["level", "bucket_start"], set_={"members": C.members + stmt.excluded.members}
+                )
+            )
+
+    # -- positions ---------------------------------------------------------------------------------------------
+
+    def _ahead(self, key: QueueKey) -> Any:
+        """SELECT (memberships ahead of `key`) — bounded reads of the bucket index plus the key's own bucket."""
+        plan = lookup(key.tenure_start)
+        ranges = [
+            and_(C.level == r.level, C.bucket_start < r.high)
+            if r.low is None
+            else and_(C.level == r.level, C.bucket_start >= r.low, C.bucket_start < r.high)
+            for r in plan.ranges
+        ]
+        in_buckets = select(func.coalesce(func.sum(C.members), 0)).where(or_(*ranges)).scalar_subquery()
+        in_own_bucket = (
+            select(func.count())
+            .select_from(M)
+            .where(_in_queue(), M.tenure_start >= plan.scan_from, _before(key))
+            .scalar_subquery()
+        )
+        return select(cast(in_buckets, BigInteger) + in_own_bucket)
+
+    async def position(self, key: QueueKey) -> int:
+        """1 + queue memberships ahead of `key` (whether or not `key` itself is in the queue)."""
+        return 1 + int(await self._session.scalar(self._ahead(key)) or 0)
+
+    async def size(self) -> int:
+        return int(await self._session.scalar(select(H.size).where(H.id == _HEAD_ID)) or 0)
+
+    async def place_of_account(self, account_id: UUID) -> QueuePlace | None:
+        row = await self._session.scalar(select(M).where(M.account_id == account_id, _in_queue()))
+        return await self._place(row)
+
+    async def place_of_membership(self, membership_id: UUID) -> QueuePlace | None:
+        row = await self._session.scalar(select(M).where(M.id == membership_id, _in_queue()))
+        return await self._place(row)
+
+    async def _place(self, row: models.Membership | None) -> QueuePlace | None:
+        key = _key(row.tenure_start, row.member_number) if row is not None else None
+        if row is None or key is None:
+            return None
+        ahead = self._ahead(key).scalar_subquery()
+        found = (
+            await self._session.execute(select(ahead, select(H.size).where(H.id == _HEAD_ID).scalar_subquery()))
+        ).one()
+        return QueuePlace(
+            membership_id=row.id,
+            account_id=row.account_id,
+            status=MembershipState(row.status.lower()),
+            key=key,
+            cancel_effective_at=row.cancel_effective_at,
+            position=1 + int(found[0] or 0),
+            size=int(found[1] or 0),
+        )
+
+    async def rows_around(self, key: QueueKey, position: int, *, radius: int) -> Sequence[QueueRow]:
+        columns = (M.tenure_start, M.member_number, M.id, M.account_id)
+        ahead = await self._session.execute(
+            select(*columns)
+            .where(_in_queue(), _before(key))
+            .order_by(M.tenure_start.desc(), M.member_number.desc())
+            .limit(radius)
+        )
+        mine = await self._session.execute(
+            select(*columns).where(
+                _in_queue(), M.tenure_start == key.tenure_start, M.member_number == key.member_number
+            )
+        )
+        behind = await self._session.execute(
+            select(*columns).where(_in_queue(), _behind(key)).order_by(M.tenure_start, M.member_number).limit(radius)
+        )
+        before = [_row(position - i, found) for i, found in enumerate(ahead, start=1)]
+        after = [_row(position + i, found) for i, found in enumerate([*mine, *behind])]
+        return [*reversed(before), *after]
+
+    async def page(
+        self, *, limit: int, after: QueueKey | None = None, start: QueueKey | None = None
+    ) -> Sequence[QueueRow]:
+        stmt = select(M.tenure_start, M.member_number, M.id, M.account_id).where(_in_queue())
+        if after is not None:
+            stmt = stmt.where(_behind(after))
+        if start is not None:
+            stmt = stmt.where(
+                tuple_(M.tenure_start, M.member_number)
+                >= tuple_(literal(start.tenure_start), literal(start.member_number))
+            )
+        found = (await self._session.execute(stmt.order_by(M.tenure_start, M.member_number).limit(limit))).all()
+        if not found:
+            return []
+        first = await self.position(QueueKey(tenure_start=found[0][0], member_number=found[0][1]))
+        return [_row(first + i, row) for i, row in enumerate(found)]
+
+    async def winners_so_far(self) -> int:
+        return int(await self._session.scalar(select(func.count()).select_from(M).where(M.status.in_(_WINNERS))) or 0)
+
+    async def key_at(self, position: int) -> QueueKey | None:
+        if position < 1:
+            return None
+        remaining = position
+        low: int | None = None
+        for level in range(len(LEVEL_SHIFTS)):
+            stmt = select(C.bucket_start, C.members).where(C.level == level, C.members > 0)
+            if low is not None:
+                stmt = stmt.where(C.bucket_start >= low, C.bucket_start < low + (1 << LEVEL_SHIFTS[level - 1]))
+            chosen = None
+            for start, members in await self._session.execute(stmt.order_by(C.bucket_start)):
+                if remaining <= members:
+                    chosen = start
+                    break
+                remaining -= members
+            if chosen is None:
+                return None
+            low = chosen
+        assert low is not None
+        found = (
+            await self._session.execute(
+                select(M.tenure_start, M.member_number)
+                .where(_in_queue(), M.tenure_start >= datetime.fromtimestamp(low, UTC))
+                .order_by(M.tenure_start, M.member_number)
+                .offset(remaining - 1)
+                .limit(1)
+            )
+        ).first()
+        return QueueKey(tenure_start=found[0], member_number=found[1]) if found else None
+
+    async def candidates(self, *, after: QueueKey | None, limit: int) -> Sequence[Candidate]:
+        K = models.KycRecord
+        stmt = (
+            select(M.id, M.account_id, M.tenure_start, M.member_number)
+            .join(K, K.account_id == M.account_id)
+            .where(M.status == "ACTIVE", M.cancel_effective_at.is_(None), K.status == "verified")
+            .order_by(M.tenure_start, M.member_number)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(_behind(after))
+        found = []
+        for membership_id, account_id, tenure_start, member_number in await self._session.execute(stmt):
+            key = QueueKey(tenure_start=tenure_start, member_number=member_number)
+            found.append(
+                Candidate(
+                    membership_id=membership_id, account_id=account_id, position=await self.position(key), key=key
+                )
+            )
+        return found
+
+    # -- moves -------------------------------------------------------------------------------------------------
+
+    async def moves(
+        self, *, membership_id: UUID, key: QueueKey, before_seq: int | None, limit: int
+    ) -> Sequence[QueueMove]:
+        first = select(func.min(Q.seq)).where(Q.membership_id == membership_id).scalar_subquery()
+        stmt = select(Q).where(
+            Q.seq >= first,
+            or_(
+                Q.membership_id == membership_id,
+                tuple_(Q.tenure_start, Q.member_number) < tuple_(literal(key.tenure_start), literal(key.member_number)),
+            ),
+        )
+        if before_seq is not None:
+            stmt = stmt.where(Q.seq < before_seq)
+        rows = await self._session.scalars(stmt.order_by(Q.seq.desc()).limit(limit))
+        return [
+            QueueMove(
+                seq=row.seq,
+                at=row.at,
+                membership_id=str(row.membership_id),
+                key=QueueKey(tenure_start=row.tenure_start, member_number=row.member_number),
+                reason=MoveReason(row.reason),
+                position=row.position,
+                size_after=row.size_after,
+            )
+            for row in rows
+        ]
+
+    # -- operator checks ---------------------------------------------------------------------------------------
+
+    def _epoch(self) -> Any:
+        assert self._session.bind is not None
+        if self._session.bind.dialect.name == "sqlite":
+            return cast(func.strftime("%s", M.tenure_start), BigInteger)
+        return cast(func.floor(func.extract("epoch", M.tenure_start)), BigInteger)
+
+    def _recount(self) -> Any:
+        """Per-bucket counts at every level, recomputed from the memberships in one scan (a CTE of the smallest
+        buckets rolled up level by level)."""
+        smallest = LEVEL_SHIFTS[-1]
+        epoch = self._epoch()
+        base = (
+            select(_truncate(epoch, smallest).label("b"), func.count().label("n"))
+            .where(_in_queue())
+            .group_by(literal_column("b"))
+            .cte("smallest")
+        )
+        parts = []
+        for level, shift in enumerate(LEVEL_SHIFTS):
+            start = _truncate(base.c.b, shift).label("bucket_start")
+            parts.append(
+                select(literal_column(str(level)).label("level"), start, func.sum(base.c.n).label("members")).group_by(
+                    literal_column("bucket_start")
+                )
+            )
+        return parts[0].union_all(*parts[1:])
+
+    async def verify(self) -> IndexDrift:
+        counted = {(int(level), int(b)): int(n) for level, b, n in await self._session.execute(self._recount())}
+        stored = {
+            (int(level), int(b)): int(n)
+            for level, b, n in await self._session.execute(
+                select(C.level, C.bucket_start, C.members).where(C.members != 0)
+            )
+        }
+        wrong = sum(1 for bucket in counted.keys() | stored.keys() if counted.get(bucket, 0) != stored.get(bucket, 0))
+        size_counted = int(await self._session.scalar(select(func.count()).select_from(M).where(_in_queue())) or 0)
+        return IndexDrift(size_stored=await self.size(), size_counted=size_counted, buckets_wrong=wrong)
+
+    async def rebuild(self, *, at: datetime) -> int:
+        await self._session.execute(update(H).where(H.id == _HEAD_ID).values(updated_at=at))  # lock out moves
+        await self._session.execute(delete(C))
+        recount = self._recount().subquery()
+        await self._session.execute(
+            insert(C).from_select(
+                ["level", "bucket_start", "members"], select(recount.c.level, recount.c.bucket_start, recount.c.members)
+            )
+        )
+        size = int(await self._session.scalar(select(func.count()).select_from(M).where(_in_queue())) or 0)
+        await self._session.execute(update(H).where(H.id == _HEAD_ID).values(size=size))
+        return size
+
+
+def _row(position: int, found: Any) -> QueueRow:
+    tenure_start, member_number, membership_id, account_id = found
+    return QueueRow(
+        position=position,
+        key=QueueKey(tenure_start=tenure_start, member_number=member_number),
+        membership_id=membership_id,
+        account_id=account_id,
+    )
+
+
+def _truncate(seconds: Any, shift: int) -> Any:
+    """``(seconds >> shift) << shift`` in SQL (the shift inlined: PostgreSQL has no ``bigint >> bigint``)."""
+    amount: Any = literal_column(str(int(shift)))
+    return seconds.op(">>")(amount).op("<<")(amount)
+
+
+def _move_row(  # noqa: PLR0917 -- one row's columns, private
+    seq: int, at: datetime, membership_id: UUID, key: QueueKey, reason: MoveReason, position: int, size_after: int
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": at,
+        "membership_id": membership_id,
+        "tenure_start": key.tenure_start,
+        "member_number": key.member_number,
+        "reason": reason.value,
+        "position": position,
+        "size_after": size_after,
+    }
