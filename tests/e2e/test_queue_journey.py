@@ -13,6 +13,7 @@ from domain.calendar import tenure_between
 from domain.ledger import Account
 from domain.money import Money
 from domain.rules import ProgramRules, RulesHistory
+from entrypoints.http.queue import PUBLIC_RATE
 from entrypoints.settings import Settings
 from ports.usecases import eligibility
 from tests.e2e.billing_env import BillingWorld, Member, billing_world, instant
@@ -195,3 +196,22 @@ async def test_dry_run_selects_the_first_eligible_and_blocked_members_are_told_o
         )
         assert body is not None
         assert "your identity is not verified" in body
+
+
+async def test_public_routes_are_cached_and_rate_limited_per_address(world: BillingWorld) -> None:
+    async with world.http() as client, world.http() as anonymous:
+        member = await world.member(client)
+        await world.join(member)
+        first = (await anonymous.get("/api/queue/stats")).json()
+        other = await world.member(client)
+        await world.join(other)
+        # Within the cache time the statistics are served as they were (N is still 1).
+        assert (await anonymous.get("/api/queue/stats")).json()["size"] == first["size"] == 1
+        answers = [(await anonymous.get("/api/queue", params={"limit": 1})).status_code for _ in range(PUBLIC_RATE[1])]
+        assert answers.count(429) >= 1
+        limited = await anonymous.get("/api/queue")
+        assert limited.status_code == 429
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert limited.json()["code"] == "rate_limited"
+        # Signed-in routes are not behind the public limit.
+        assert (await client.get("/api/queue/me")).status_code == 200

@@ -89,3 +89,30 @@ def test_an_operator_runs_a_scheduled_job_now() -> None:
     unknown = runner.invoke(cli, ["jobs", "run", "notify.deliver"])
     assert unknown.exit_code == 2
     assert "not a scheduled job" in unknown.output
+
+
+def test_queue_verify_finds_a_corrupted_index_and_rebuild_repairs_it(env: None, test_settings: Settings) -> None:
+    import asyncpg
+
+    async def corrupt() -> None:
+        conn = await asyncpg.connect(test_settings.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute("INSERT INTO queue_counts (level, bucket_start, members) VALUES (4, 0, 1)")
+        finally:
+            await conn.close()
+
+    runner = CliRunner()
+    clean = runner.invoke(cli, ["queue", "verify"])
+    assert clean.exit_code == 0, clean.output
+    assert "buckets wrong: 0" in clean.output
+
+    asyncio.run(corrupt())
+    found = runner.invoke(cli, ["queue", "verify"])
+    assert found.exit_code == 1
+    assert "buckets wrong: 1" in found.output
+    assert "tenure queue rebuild" in found.output
+
+    rebuilt = runner.invoke(cli, ["queue", "rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "rebuilt:" in rebuilt.output
+    assert runner.invoke(cli, ["queue", "verify"]).exit_code == 0

@@ -183,6 +183,37 @@ def set_role(settings: Settings, email: str, role: str, reason: str) -> None:
     click.echo(f"{account.email} is now {account.role}; their sessions were ended")
 
 
+@cli.group()
+def queue() -> None:
+    """Check or repair the queue's position index."""
+
+
+@queue.command("verify")
+@with_settings
+def queue_verify(settings: Settings) -> None:
+    """Recount the queue and compare it with the position index (reads everything once; changes nothing)."""
+    from ports.usecases import queue as queue_cases
+
+    click.echo("recounting the queue ...")
+    check = _run_use_case(settings, queue_cases.verify_index)
+    click.echo(f"N stored {check.size_stored}, counted {check.size_counted}; buckets wrong: {check.buckets_wrong}")
+    if not check.ok:
+        click.echo("the index differs from the memberships: run `tenure queue rebuild`", err=True)
+        sys.exit(1)
+    click.echo("ok")
+
+
+@queue.command("rebuild")
+@with_settings
+def queue_rebuild(settings: Settings) -> None:
+    """Recount the position index from the memberships in one transaction (queue moves wait meanwhile)."""
+    from ports.usecases import queue as queue_cases
+
+    click.echo("rebuilding the position index ...")
+    size = _run_use_case(settings, queue_cases.rebuild_index)
+    click.echo(f"rebuilt: {size} memberships in the queue")
+
+
 @cli.command("mailbox")
 @click.argument("email")
 @click.option("--limit", default=5, show_default=True, help="How many messages, newest first.")

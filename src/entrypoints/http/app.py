@@ -9,6 +9,8 @@ from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 
 from adapters.sandbox.kyc import SandboxIdentityVerifier
 from adapters.sandbox.payments import SandboxPaymentGateway
@@ -60,7 +62,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     sandbox_routes = [create_sandbox_router()] if isinstance(container.deps.payments, SandboxPaymentGateway) else []
     if isinstance(container.deps.kyc, SandboxIdentityVerifier):
         sandbox_routes.append(create_sandbox_kyc_router())
+    # Public caching and rate limits are shared by every API process through Redis when there is one; the embedded
+    # default (one process) keeps them in memory.
+    stores: dict[str, Store] | None = (
+        {
+            name: RedisStore(container.redis, namespace=f"{settings.queue_name}:{name}")
+            for name in ("rate_limit", "response_cache")
+        }
+        if container.redis is not None
+        else None
+    )
     app = Litestar(
+        stores=stores,
         route_handlers=[
             *sandbox_routes,
             HealthController,

@@ -23,6 +23,8 @@ from litestar.exceptions import (
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from entrypoints.http.request_id import request_id
 from entrypoints.http.strict_body import MalformedBody, UnsupportedMediaType
@@ -165,6 +167,13 @@ def handle_use_case_error(request: Request[Any, Any, Any], exc: UseCaseError) ->
     return problem(request, ProblemKind(status, exc.code, title), detail=detail, headers=headers, problems=problems)
 
 
+def handle_store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Redis behind the shared response cache and public rate limit is down: fail fast and retryable (503)."""
+    logger.warning("dependency unavailable", extra={"component": "redis", "detail": type(exc).__name__})
+    kind = PORT_KINDS[ComponentUnavailable]
+    return problem(request, kind, detail="redis is unavailable", headers={"Retry-After": RETRY_AFTER_S})
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unhandled error", exc_info=exc)
     return problem(request, INTERNAL)
@@ -178,6 +187,8 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     PaymentProviderError: handle_port_error,
     KycProviderError: handle_port_error,
     UseCaseError: handle_use_case_error,
+    RedisConnectionError: handle_store_unavailable,
+    RedisTimeoutError: handle_store_unavailable,
     HTTP_500_INTERNAL_SERVER_ERROR: handle_unexpected,
     Exception: handle_unexpected,
 }

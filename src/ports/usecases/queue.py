@@ -283,8 +283,38 @@ def _key(tenure_start: datetime | None, member_number: int | None) -> QueueKey |
     return QueueKey(tenure_start=tenure_start, member_number=member_number)
 
 
+# -- operators -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexCheck:
+    ok: bool
+    size_stored: int
+    size_counted: int
+    buckets_wrong: int
+
+
+async def verify_index(deps: Deps) -> IndexCheck:
+    """Recount the queue and compare it with the position index (O(N); an operator check, changes nothing)."""
+    async with deps.uow() as uow:
+        drift = await uow.queue.verify()
+    return IndexCheck(
+        ok=drift.ok, size_stored=drift.size_stored, size_counted=drift.size_counted, buckets_wrong=drift.buckets_wrong
+    )
+
+
+async def rebuild_index(deps: Deps) -> int:
+    """Recount every bucket and N from the memberships in one transaction (moves wait for it); returns N.
+    The move log is history and is not touched."""
+    async with deps.uow() as uow:
+        size = await uow.queue.rebuild(at=deps.clock.now())
+        await uow.commit()
+    return size
+
+
 __all__ = [
     "History",
+    "IndexCheck",
     "MyQueue",
     "Neighbour",
     "PublicPage",
@@ -294,4 +324,6 @@ __all__ = [
     "my_queue",
     "public_page",
     "queue_stats",
+    "rebuild_index",
+    "verify_index",
 ]
