@@ -218,24 +218,30 @@ class SqlQueueRepository:
         )
 
     async def rows_around(self, key: QueueKey, position: int, *, radius: int) -> Sequence[QueueRow]:
+        """One round trip: up to `radius` rows ahead (nearest first), the key's own row, up to `radius` behind."""
         columns = (M.tenure_start, M.member_number, M.id, M.account_id)
-        ahead = await self._session.execute(
-            select(*columns)
+        ahead = (
+            select(*columns, literal_column("-1").label("side"))
             .where(_in_queue(), _before(key))
             .order_by(M.tenure_start.desc(), M.member_number.desc())
             .limit(radius)
+            .subquery()
         )
-        mine = await self._session.execute(
-            select(*columns).where(
-                _in_queue(), M.tenure_start == key.tenure_start, M.member_number == key.member_number
-            )
+        own: Any = select(*columns, literal_column("0").label("side")).where(
+            _in_queue(), M.tenure_start == key.tenure_start, M.member_number == key.member_number
         )
-        behind = await self._session.execute(
-            select(*columns).where(_in_queue(), _behind(key)).order_by(M.tenure_start, M.member_number).limit(radius)
+        behind = (
+            select(*columns, literal_column("1").label("side"))
+            .where(_in_queue(), _behind(key))
+            .order_by(M.tenure_start, M.member_number)
+            .limit(radius)
+            .subquery()
         )
-        before = [_row(position - i, found) for i, found in enumerate(ahead, start=1)]
-        after = [_row(position + i, found) for i, found in enumerate([*mine, *behind])]
-        return [*reversed(before), *after]
+        found = (await self._session.execute(select(ahead).union_all(own, select(behind)))).all()
+        ordered = sorted(found, key=lambda r: (r[0], r[1]))
+        me = next((i for i, r in enumerate(ordered) if r[4] == 0), None)
+        first = position - (me if me is not None else sum(1 for r in ordered if r[4] < 0))
+        return [_row(first + i, r[:4]) for i, r in enumerate(ordered)]
 
     async def page(
         self, *, limit: int, after: QueueKey | None = None, start: QueueKey | None = None
