@@ -21,7 +21,7 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-LEVEL_SHIFTS = (25, 20, 15, 10, 5)  # domain.queue_index.LEVEL_SHIFTS at this revision
+LEVEL_SHIFTS = (26, 22, 18, 14, 10)  # domain.queue_index.LEVEL_SHIFTS at this revision
 QUEUE = "status IN ('ACTIVE', 'PAST_DUE')"
 CANDIDATE = "status = 'ACTIVE' AND cancel_effective_at IS NULL"
 WINNERS = "status IN ('WON', 'PAID', 'ENDED')"

@@ -2,15 +2,17 @@
 
 Why: a position is ``1 + memberships ahead``. Counting them row by row is O(rank) (54 ms at rank 880k) and
 storing positions means rewriting everyone behind a leaver. Instead every queue membership is counted in one
-bucket per level — the power-of-two span of seconds its ``tenure_start`` falls in, from about a year down to
-32 seconds — and
+bucket per level — the power-of-two span of seconds its ``tenure_start`` falls in, from about two years down to
+about 17 minutes — and
 
     position = 1 + Σ over levels of the counts of the buckets ahead of mine inside my parent bucket
-                 + the queue memberships in my own 32-second bucket ranked ahead of me.
+                 + the queue memberships in my own smallest bucket ranked ahead of me.
 
-Every level contributes at most ``FANOUT − 1`` buckets (the top level at most one per year of the program), so a
-lookup reads a bounded number of rows whatever the rank, and a join or leave changes exactly one count per level.
-Ties inside the smallest bucket are ranked by the real key ``(tenure_start, member_number)``.
+Every level contributes at most ``FANOUT − 1`` buckets (the top level at most one per two years of the program),
+so a lookup reads a bounded number of rows whatever the rank, and a join or leave changes exactly one count per
+level. Inside the smallest bucket the real key ``(tenure_start, member_number)`` ranks rows one by one; at
+17 minutes that is a few index entries normally and a few thousand in a launch-day burst, while the bucket table
+stays small enough (~200k rows for 1M members over six years) to rebuild within PERFORMANCE.md P3's budget.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from domain.calendar import ensure_utc
 from domain.errors import InvalidQueue
 from domain.membership import QUEUE_STATES, MembershipState
 
-LEVEL_SHIFTS: tuple[int, ...] = (25, 20, 15, 10, 5)
-"""Bucket widths as powers of two seconds, widest first: ~388 days, ~12 days, ~9 h, ~17 min, 32 s."""
+LEVEL_SHIFTS: tuple[int, ...] = (26, 22, 18, 14, 10)
+"""Bucket widths as powers of two seconds, widest first: ~777 days, ~49 days, ~3 days, ~4.6 h, ~17 min."""
 FANOUT = 1 << (LEVEL_SHIFTS[0] - LEVEL_SHIFTS[1])
-"""Child buckets per parent bucket (32): the most rows one level contributes to a lookup, below the top."""
+"""Child buckets per parent bucket (16): the most rows one level contributes to a lookup, below the top."""
 
 
 def epoch_seconds(at: datetime) -> int:

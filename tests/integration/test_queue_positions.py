@@ -30,7 +30,22 @@ S = MembershipState
 MakeUow = Callable[..., SqlUnitOfWork]
 BASE = datetime.fromtimestamp(52 << 25, UTC)
 """Aligned to the widest bucket (2025-04-16), so offsets below land in first, middle and last child buckets."""
-OFFSETS = (0, 0, 5, 31, 32, 1_000, 1_024, 33_000, 40_000, 1_048_576, 2_000_000, 33_554_431, 40_000_000, 70_000_000)
+OFFSETS = (
+    0,
+    0,
+    5,
+    1_023,
+    1_024,
+    16_383,
+    16_384,
+    262_144,
+    300_000,
+    4_194_303,
+    4_194_304,
+    67_108_863,
+    67_108_864,
+    90_000_000,
+)
 """Seconds after BASE: ties, and neighbours in the same or adjacent buckets at every level of the index."""
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 

@@ -138,7 +138,7 @@ async def test_positions_follow_every_join_and_leave(queue: Queue) -> None:
     a, b, c, d, e, f, g, h, late = ids
     await queue.check(ids)  # empty queue
     # activations, one per transaction, at seconds that tie and straddle bucket edges of every level
-    offsets = {a: 40, b: 40, c: 31, d: 32, e: 1_024, f: (1 << 20) - 1, g: 1 << 25, h: 3 * 365 * 86_400}
+    offsets = {a: 1_030, b: 1_030, c: 1_023, d: 1_024, e: 16_384, f: (1 << 22) - 1, g: 1 << 26, h: 3 * 365 * 86_400}
     for membership_id, seconds in offsets.items():
         await queue.set_status((membership_id, S.ACTIVE, seconds))
         await queue.check(ids)
@@ -188,7 +188,7 @@ async def test_a_leave_and_a_join_in_one_transaction_record_sequential_positions
     a, b, c = await queue.new_memberships(3)
     await queue.set_status((a, S.ACTIVE, 100))
     await queue.set_status((b, S.ACTIVE, 101))
-    # one commit: b leaves, c joins ahead of it in the same 32-second bucket (leaves are applied first)
+    # one commit: b leaves, c joins ahead of it in the same smallest bucket (leaves are applied first)
     await queue.set_status((b, S.CANCELLED, None), (c, S.ACTIVE, 99))
     await queue.check([a, b, c])
     rows = await queue.moves()

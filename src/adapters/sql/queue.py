@@ -6,9 +6,10 @@ locks the one `queue_head` row, then applies one count change per level per move
 order) and appends the moves with gap-free sequence numbers and their exact positions. Serialising moves costs
 little (joins and leaves are rare next to payments) and makes every recorded position exact under concurrency.
 
-Reads. A position is one statement: the bucket ranges ahead (≤ 1 + years + 4 × 31 rows of a primary key) plus
-the rows inside the key's 32-second bucket. Statements see one snapshot, so a lookup never mixes a half-applied
-move (moves commit with the membership change that caused them).
+Reads. A position is one statement, built once with bind parameters (no per-call SQL construction): the bucket
+ranges ahead (≤ 1 + years/2 + 4 × 15 rows of a primary key) plus the rows inside the key's own ~17-minute bucket.
+Statuses are literals, so the planner can match the partial indexes. Statements see one snapshot, so a lookup
+never mixes a half-applied move (moves commit with the membership change that caused them).
 """
 
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -46,7 +49,6 @@ C = models.QueueCount
 H = models.QueueHead
 Q = models.QueueMoveRow
 _QUEUE = ("ACTIVE", "PAST_DUE")
-_WINNERS = ("WON", "PAID", "ENDED")
 _HEAD_ID = 1
 
 
@@ -66,16 +68,70 @@ def _key(tenure_start: datetime | None, member_number: int | None) -> QueueKey |
     return QueueKey(tenure_start=tenure_start, member_number=member_number)
 
 
-def _in_queue() -> ColumnElement[bool]:
-    return M.status.in_(_QUEUE)
+def _in_queue() -> Any:
+    """Literal statuses (not bind parameters): a cached generic plan can still use the partial queue indexes."""
+    return text("memberships.status IN ('ACTIVE', 'PAST_DUE')")
+
+
+def _ts(value: datetime | None = None, name: str | None = None) -> Any:
+    """A tenure-start value bound with the column's own type (UTC conversion and SQLite's stored text form)."""
+    if name is not None:
+        return bindparam(name, type_=M.tenure_start.type)
+    return literal(value, type_=M.tenure_start.type)
 
 
 def _before(key: QueueKey) -> ColumnElement[bool]:
-    return tuple_(M.tenure_start, M.member_number) < tuple_(literal(key.tenure_start), literal(key.member_number))
+    return tuple_(M.tenure_start, M.member_number) < tuple_(_ts(key.tenure_start), literal(key.member_number))
 
 
 def _behind(key: QueueKey) -> ColumnElement[bool]:
-    return tuple_(M.tenure_start, M.member_number) > tuple_(literal(key.tenure_start), literal(key.member_number))
+    return tuple_(M.tenure_start, M.member_number) > tuple_(_ts(key.tenure_start), literal(key.member_number))
+
+
+def _ahead_statement() -> Any:
+    """SELECT (queue memberships ahead of :ts/:num), with one bound range per level and the own-bucket scan.
+
+    The own-bucket scan is bounded above by ``tenure_start <= :ts`` as well as by the row comparison: PostgreSQL
+    estimates a row comparison from its first column only, and without the explicit bound it expects half the
+    table at mid ranks and plans a parallel scan for what is a handful of index entries.
+    """
+    ranges = [and_(C.level == literal_column("0"), C.bucket_start < bindparam("high0", type_=BigInteger))]
+    ranges.extend(
+        and_(
+            C.level == literal_column(str(level)),
+            C.bucket_start >= bindparam(f"low{level}", type_=BigInteger),
+            C.bucket_start < bindparam(f"high{level}", type_=BigInteger),
+        )
+        for level in range(1, len(LEVEL_SHIFTS))
+    )
+    in_buckets = select(func.coalesce(func.sum(C.members), 0)).where(or_(*ranges)).scalar_subquery()
+    in_own_bucket = (
+        select(func.count())
+        .select_from(M)
+        .where(
+            _in_queue(),
+            M.tenure_start >= _ts(name="scan_from"),
+            M.tenure_start <= _ts(name="ts"),
+            tuple_(M.tenure_start, M.member_number) < tuple_(_ts(name="ts"), bindparam("num", type_=BigInteger)),
+        )
+        .scalar_subquery()
+    )
+    return cast(in_buckets, BigInteger) + in_own_bucket
+
+
+_AHEAD = _ahead_statement()
+_SIZE = select(H.size).where(H.id == literal_column(str(_HEAD_ID))).scalar_subquery()
+_PLACE_COLUMNS = (M.id, M.account_id, M.status, M.tenure_start, M.member_number, M.cancel_effective_at)
+
+
+def _ahead_params(key: QueueKey) -> dict[str, Any]:
+    plan = lookup(key.tenure_start)
+    params: dict[str, Any] = {"scan_from": plan.scan_from, "ts": key.tenure_start, "num": key.member_number}
+    for r in plan.ranges:
+        params[f"high{r.level}"] = r.high
+        if r.low is not None:
+            params[f"low{r.level}"] = r.low
+    return params
 
 
 class SqlQueueRepository:
@@ -166,55 +222,39 @@ class SqlQueueRepository:
 
     # -- positions ---------------------------------------------------------------------------------------------
 
-    def _ahead(self, key: QueueKey) -> Any:
-        """SELECT (memberships ahead of `key`) — bounded reads of the bucket index plus the key's own bucket."""
-        plan = lookup(key.tenure_start)
-        ranges = [
-            and_(C.level == r.level, C.bucket_start < r.high)
-            if r.low is None
-            else and_(C.level == r.level, C.bucket_start >= r.low, C.bucket_start < r.high)
-            for r in plan.ranges
-        ]
-        in_buckets = select(func.coalesce(func.sum(C.members), 0)).where(or_(*ranges)).scalar_subquery()
-        in_own_bucket = (
-            select(func.count())
-            .select_from(M)
-            .where(_in_queue(), M.tenure_start >= plan.scan_from, _before(key))
-            .scalar_subquery()
-        )
-        return select(cast(in_buckets, BigInteger) + in_own_bucket)
-
     async def position(self, key: QueueKey) -> int:
         """1 + queue memberships ahead of `key` (whether or not `key` itself is in the queue)."""
-        return 1 + int(await self._session.scalar(self._ahead(key)) or 0)
+        return 1 + int(await self._session.scalar(select(_AHEAD), _ahead_params(key)) or 0)
 
     async def size(self) -> int:
         return int(await self._session.scalar(select(H.size).where(H.id == _HEAD_ID)) or 0)
 
     async def place_of_account(self, account_id: UUID) -> QueuePlace | None:
-        row = await self._session.scalar(select(M).where(M.account_id == account_id, _in_queue()))
+        row = (
+            await self._session.execute(select(*_PLACE_COLUMNS).where(M.account_id == account_id, _in_queue()))
+        ).first()
         return await self._place(row)
 
     async def place_of_membership(self, membership_id: UUID) -> QueuePlace | None:
-        row = await self._session.scalar(select(M).where(M.id == membership_id, _in_queue()))
+        row = (await self._session.execute(select(*_PLACE_COLUMNS).where(M.id == membership_id, _in_queue()))).first()
         return await self._place(row)
 
-    async def _place(self, row: models.Membership | None) -> QueuePlace | None:
-        key = _key(row.tenure_start, row.member_number) if row is not None else None
-        if row is None or key is None:
+    async def _place(self, row: Any) -> QueuePlace | None:
+        if row is None:
             return None
-        ahead = self._ahead(key).scalar_subquery()
-        found = (
-            await self._session.execute(select(ahead, select(H.size).where(H.id == _HEAD_ID).scalar_subquery()))
-        ).one()
+        membership_id, account_id, status, tenure_start, member_number, cancel_effective_at = row
+        key = _key(tenure_start, member_number)
+        if key is None:
+            return None
+        ahead, size = (await self._session.execute(select(_AHEAD, _SIZE), _ahead_params(key))).one()
         return QueuePlace(
-            membership_id=row.id,
-            account_id=row.account_id,
-            status=MembershipState(row.status.lower()),
+            membership_id=membership_id,
+            account_id=account_id,
+            status=MembershipState(status.lower()),
             key=key,
-            cancel_effective_at=row.cancel_effective_at,
-            position=1 + int(found[0] or 0),
-            size=int(found[1] or 0),
+            cancel_effective_at=cancel_effective_at,
+            position=1 + int(ahead or 0),
+            size=int(size or 0),
         )
 
     async def rows_around(self, key: QueueKey, position: int, *, radius: int) -> Sequence[QueueRow]:
@@ -228,7 +268,7 @@ class SqlQueueRepository:
             .subquery()
         )
         own: Any = select(*columns, literal_column("0").label("side")).where(
-            _in_queue(), M.tenure_start == key.tenure_start, M.member_number == key.member_number
+            _in_queue(), M.tenure_start == _ts(key.tenure_start), M.member_number == key.member_number
         )
         behind = (
             select(*columns, literal_column("1").label("side"))
@@ -252,7 +292,7 @@ class SqlQueueRepository:
         if start is not None:
             stmt = stmt.where(
                 tuple_(M.tenure_start, M.member_number)
-                >= tuple_(literal(start.tenure_start), literal(start.member_number))
+                >= tuple_(_ts(start.tenure_start), literal(start.member_number))
             )
         found = (await self._session.execute(stmt.order_by(M.tenure_start, M.member_number).limit(limit))).all()
         if not found:
@@ -261,7 +301,12 @@ class SqlQueueRepository:
         return [_row(first + i, row) for i, row in enumerate(found)]
 
     async def winners_so_far(self) -> int:
-        return int(await self._session.scalar(select(func.count()).select_from(M).where(M.status.in_(_WINNERS))) or 0)
+        return int(
+            await self._session.scalar(
+                select(func.count()).select_from(M).where(text("memberships.status IN ('WON', 'PAID', 'ENDED')"))
+            )
+            or 0
+        )
 
     async def key_at(self, position: int) -> QueueKey | None:
         if position < 1:
@@ -285,7 +330,7 @@ class SqlQueueRepository:
         found = (
             await self._session.execute(
                 select(M.tenure_start, M.member_number)
-                .where(_in_queue(), M.tenure_start >= datetime.fromtimestamp(low, UTC))
+                .where(_in_queue(), M.tenure_start >= _ts(datetime.fromtimestamp(low, UTC)))
                 .order_by(M.tenure_start, M.member_number)
                 .offset(remaining - 1)
                 .limit(1)
@@ -298,7 +343,10 @@ class SqlQueueRepository:
         stmt = (
             select(M.id, M.account_id, M.tenure_start, M.member_number)
             .join(K, K.account_id == M.account_id)
-            .where(M.status == "ACTIVE", M.cancel_effective_at.is_(None), K.status == "verified")
+            .where(
+                text("memberships.status = 'ACTIVE' AND memberships.cancel_effective_at IS NULL"),
+                text("kyc_records.status = 'verified'"),
+            )
             .order_by(M.tenure_start, M.member_number)
             .limit(limit)
         )
@@ -320,16 +368,18 @@ class SqlQueueRepository:
         self, *, membership_id: UUID, key: QueueKey, before_seq: int | None, limit: int
     ) -> Sequence[QueueMove]:
         first = select(func.min(Q.seq)).where(Q.membership_id == membership_id).scalar_subquery()
-        stmt = select(Q).where(
+        stmt = select(
+            Q.seq, Q.at, Q.membership_id, Q.tenure_start, Q.member_number, Q.reason, Q.position, Q.size_after
+        ).where(
             Q.seq >= first,
             or_(
                 Q.membership_id == membership_id,
-                tuple_(Q.tenure_start, Q.member_number) < tuple_(literal(key.tenure_start), literal(key.member_number)),
+                tuple_(Q.tenure_start, Q.member_number) < tuple_(_ts(key.tenure_start), literal(key.member_number)),
             ),
         )
         if before_seq is not None:
             stmt = stmt.where(Q.seq < before_seq)
-        rows = await self._session.scalars(stmt.order_by(Q.seq.desc()).limit(limit))
+        rows = await self._session.execute(stmt.order_by(Q.seq.desc()).limit(limit))
         return [
             QueueMove(
                 seq=row.seq,
@@ -386,11 +436,20 @@ class SqlQueueRepository:
 
     async def rebuild(self, *, at: datetime) -> int:
         await self._session.execute(update(H).where(H.id == _HEAD_ID).values(updated_at=at))  # lock out moves
-        await self._session.execute(delete(C))
+        assert self._session.bind is not None
+        if self._session.bind.dialect.name == "postgresql":
+            # Transactional on PostgreSQL; no dead rows to insert over, and the recount's aggregate stays in memory.
+            await self._session.execute(text("TRUNCATE queue_counts"))
+            await self._session.execute(text("SET LOCAL work_mem = '64MB'"))
+        else:
+            await self._session.execute(delete(C))
         recount = self._recount().subquery()
         await self._session.execute(
             insert(C).from_select(
-                ["level", "bucket_start", "members"], select(recount.c.level, recount.c.bucket_start, recount.c.members)
+                ["level", "bucket_start", "members"],
+                select(recount.c.level, recount.c.bucket_start, recount.c.members).order_by(
+                    recount.c.level, recount.c.bucket_start
+                ),
             )
         )
         size = int(await self._session.scalar(select(func.count()).select_from(M).where(_in_queue())) or 0)

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sql.accounts import (
@@ -39,8 +40,8 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 def database_unavailable(exc: BaseException) -> bool:
     """Connection-level failures (retryable), as opposed to errors in what we asked the database to do."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
-        return True
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError | PoolTimeout):
+        return True  # a pool timeout (every connection busy) is as retryable as a dead database
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 

@@ -30,13 +30,13 @@ from domain.queue_index import (
 
 S = MembershipState
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-BASE = EPOCH + timedelta(seconds=52 << 25)
+BASE = EPOCH + timedelta(seconds=26 << 26)
 """Aligned to the widest bucket (2025-04-16), so offsets land on first, middle and last child buckets."""
 YEAR = 365 * 86_400
 BOUNDARIES = sorted(
     {
         edge + delta
-        for edge in (0, 32, 1 << 10, 1 << 15, 1 << 20, 1 << 25, 3 << 25, 30 * YEAR)
+        for edge in (0, 32, 1 << 10, 1 << 14, 1 << 18, 1 << 22, 1 << 25, 1 << 26, 3 << 26, 30 * YEAR)
         for delta in (-1, 0, 1)
         if edge + delta >= 0
     }
@@ -110,16 +110,16 @@ def test_bucket_starts_are_aligned_and_nested(at: datetime) -> None:
     for level in range(1, len(starts)):
         outer, inner = starts[level - 1], starts[level]
         assert outer <= inner < outer + (1 << LEVEL_SHIFTS[level - 1])  # each bucket lies inside its parent
-    assert starts[-1] == seconds - seconds % 32
-    assert starts[0] == seconds - seconds % (1 << 25)
+    assert starts[-1] == seconds - seconds % 1024
+    assert starts[0] == seconds - seconds % (1 << 26)
 
 
 def test_levels_share_one_fanout() -> None:
     assert tuple(sorted(LEVEL_SHIFTS, reverse=True)) == LEVEL_SHIFTS
-    assert FANOUT == 32
+    assert FANOUT == 16
     for wider, narrower in itertools.pairwise(LEVEL_SHIFTS):
         assert 1 << (wider - narrower) == FANOUT
-    assert LEVEL_SHIFTS[-1] == 5  # the smallest bucket, scanned row by row, is 32 seconds
+    assert LEVEL_SHIFTS[-1] == 10  # the smallest bucket, scanned row by row, is 1,024 seconds
 
 
 @given(at=instants)
@@ -139,13 +139,13 @@ def test_lookup_reads_a_bounded_number_of_buckets(at: datetime) -> None:
         assert (r.high - r.low) // width <= FANOUT - 1
     assert plan.scan_from == EPOCH + timedelta(seconds=starts[-1])
     assert plan.scan_from.tzinfo is not None
-    assert plan.scan_from <= at < plan.scan_from + timedelta(seconds=32)
+    assert plan.scan_from <= at < plan.scan_from + timedelta(seconds=1024)
 
 
 def test_lookup_at_the_last_child_reads_fanout_minus_one_buckets_per_level() -> None:
-    last_everywhere = BASE + timedelta(seconds=(1 << 25) - 1)
+    last_everywhere = BASE + timedelta(seconds=(1 << 26) - 1)
     plan = lookup(last_everywhere)
-    assert [(r.high - r.low) >> LEVEL_SHIFTS[r.level] for r in plan.ranges[1:] if r.low is not None] == [31] * 4
+    assert [(r.high - r.low) >> LEVEL_SHIFTS[r.level] for r in plan.ranges[1:] if r.low is not None] == [15] * 4
     first_everywhere = lookup(BASE)
     assert all(r.low == r.high for r in first_everywhere.ranges[1:])
 
