@@ -291,8 +291,7 @@ class SqlQueueRepository:
             stmt = stmt.where(_behind(after))
         if start is not None:
             stmt = stmt.where(
-                tuple_(M.tenure_start, M.member_number)
-                >= tuple_(_ts(start.tenure_start), literal(start.member_number))
+                tuple_(M.tenure_start, M.member_number) >= tuple_(_ts(start.tenure_start), literal(start.member_number))
             )
         found = (await self._session.execute(stmt.order_by(M.tenure_start, M.member_number).limit(limit))).all()
         if not found:
