@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.calendar import age_at, ensure_utc, months_between
@@ -214,6 +214,17 @@ def fund_near_payout(fund: Money, monthly_inflow: Money, rules: ProgramRules) ->
     """§6 "when the fund nears the threshold": it is within one month's inflow of ``payout_threshold`` (a fund
     that shrinks, i.e. a negative inflow, is near only once it holds the threshold)."""
     return fund + max(monthly_inflow, Money.zero(monthly_inflow.currency)) >= rules.payout_threshold
+
+
+NEAR_PAYOUT_DAYS = 30
+"""How close the first allowed payout date must be for near-payout notices (one month, like the fund test)."""
+
+
+def payout_date_near(at: datetime, rules: ProgramRules) -> bool:
+    """Payouts are allowed within a month of ``at`` (or already are): telling members earlier would be telling
+    them about a payout that cannot happen yet (§6 "when the fund nears the threshold" assumes it can)."""
+    start = rules.payouts_start()
+    return start is not None and ensure_utc(at, "at") + timedelta(days=NEAR_PAYOUT_DAYS) >= start
 
 
 def monthly_inflow(inflow: Money, *, days: int) -> Money:

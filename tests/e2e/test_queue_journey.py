@@ -180,7 +180,13 @@ async def test_dry_run_selects_the_first_eligible_and_blocked_members_are_told_o
         assert await eligibility.tell_blocked_near_payout(world.container.deps, {}) == 0
         async with world.container.deps.uow() as uow:
             fund = await uow.ledger.balance(Account.FUND)
-        near = ProgramRules(reward=Money(cents=fund.cents, currency="USD"))
+        today = world.clock.now().date()
+        reward = Money(cents=fund.cents, currency="USD")
+        # The fund is there, but payouts are allowed only in a year: nobody is told yet.
+        too_early = ProgramRules(reward=reward, launch_date=today)
+        deps = replace(world.container.deps, rules=RulesHistory.of(too_early))
+        assert await eligibility.tell_blocked_near_payout(deps, {}) == 0
+        near = ProgramRules(reward=reward, launch_date=today.replace(year=today.year - 1))
         deps = replace(world.container.deps, rules=RulesHistory.of(near))
         assert await eligibility.tell_blocked_near_payout(deps, {}) == 1
         assert await eligibility.tell_blocked_near_payout(deps, {}) == 0  # once per blocking reason

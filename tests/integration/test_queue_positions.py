@@ -1,7 +1,8 @@
 """Queue positions on PostgreSQL equal the pure domain ordering (DOMAIN.md §4), whatever happens and in whatever
 interleaving: concurrent activations (often at the same second, often late — ahead of members already queued),
 cancellations, defaults, grace, and reinstatements. Each step's changes run concurrently, one transaction each,
-through the production write path (`save_membership` → the bucket index and the move log at commit).
+through the production write path (`save_membership` → the bucket index and the move log at commit); a
+transaction may hold several changes (a leave and a join in one commit).
 
 After every step: every queue membership's position (as `/api/queue/me` reads it) equals `domain.queue.rank` over
 all queue rows, N equals the count, and the index recounts clean. At the end, every member's position history,
@@ -49,11 +50,12 @@ OFFSETS = (
 """Seconds after BASE: ties, and neighbours in the same or adjacent buckets at every level of the index."""
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
-# One step = a list of (member slot, action); actions that do not apply to the slot's state are skipped.
+# One step = concurrent transactions; one transaction = 1-3 actions on distinct member slots, applied together
+# (a leave and a join in one commit, several leaves at once). Actions that do not apply to a state are skipped.
 ACTIONS = ("activate", "past_due", "cure", "cancel", "default", "reinstate")
-step = st.lists(
-    st.tuples(st.integers(0, 7), st.sampled_from(ACTIONS), st.integers(0, len(OFFSETS) - 1)), min_size=1, max_size=6
-)
+action = st.tuples(st.integers(0, 7), st.sampled_from(ACTIONS), st.integers(0, len(OFFSETS) - 1))
+transaction = st.lists(action, min_size=1, max_size=3, unique_by=lambda a: a[0])
+step = st.lists(transaction, min_size=1, max_size=4)
 NEXT = {
     "activate": ({S.PENDING}, S.ACTIVE),
     "past_due": ({S.ACTIVE}, S.PAST_DUE),
@@ -76,23 +78,25 @@ async def _new_memberships(make_uow: MakeUow, count: int) -> list[uuid.UUID]:
     return ids
 
 
-async def _apply(make_uow: MakeUow, membership_id: uuid.UUID, action: str, second: int) -> None:
-    """One action in its own transaction; `second` picks the tenure offset of an activation."""
+async def _apply(make_uow: MakeUow, actions: list[tuple[uuid.UUID, str, int]]) -> None:
+    """The actions in one transaction (rows locked in id order, so concurrent transactions cannot deadlock);
+    `second` picks the tenure offset of an activation."""
     async with make_uow() as uow:
-        record = await uow.billing.get_membership(membership_id, for_update=True)
-        assert record is not None
-        allowed, target = NEXT[action]
-        if record.status not in allowed:
-            return
-        if action == "activate":
-            # Seconds collide on purpose (ties go to the lower member number) and land ahead of earlier activations.
-            record = replace(
-                record,
-                tenure_start=BASE + timedelta(seconds=OFFSETS[second]),
-                member_number=await uow.billing.next_member_number(),
-                activated_at=NOW,
-            )
-        await uow.billing.save_membership(replace(record, status=target), at=NOW)
+        for membership_id, action, second in sorted(actions, key=lambda a: a[0]):
+            record = await uow.billing.get_membership(membership_id, for_update=True)
+            assert record is not None
+            allowed, target = NEXT[action]
+            if record.status not in allowed:
+                continue
+            if action == "activate":
+                # Seconds collide on purpose (ties go to the lower member number) and land ahead of earlier ones.
+                record = replace(
+                    record,
+                    tenure_start=BASE + timedelta(seconds=OFFSETS[second]),
+                    member_number=await uow.billing.next_member_number(),
+                    activated_at=NOW,
+                )
+            await uow.billing.save_membership(replace(record, status=target), at=NOW)
         await uow.commit()
 
 
@@ -173,14 +177,16 @@ async def _history_positions(make_uow: MakeUow, membership_id: uuid.UUID) -> lis
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=6))
 async def test_positions_equal_the_domain_ordering_under_concurrent_changes(
-    make_uow: MakeUow, steps: list[list[tuple[int, str, int]]]
+    make_uow: MakeUow, steps: list[list[list[tuple[int, str, int]]]]
 ) -> None:
     mine = await _new_memberships(make_uow, 8)
     # Activate a few first so later steps have someone to leave, fall behind, or be placed ahead of.
-    await asyncio.gather(*(_apply(make_uow, mine[i], "activate", 3 * i // 2) for i in range(0, 8, 2)))
+    await asyncio.gather(*(_apply(make_uow, [(mine[i], "activate", 3 * i // 2)]) for i in range(0, 8, 2)))
     observed = [(await _last_seq(make_uow), await _check_positions(make_uow, mine))]
-    for actions in steps:
-        await asyncio.gather(*(_apply(make_uow, mine[slot], action, second) for slot, action, second in actions))
+    for transactions in steps:
+        await asyncio.gather(
+            *(_apply(make_uow, [(mine[slot], name, second) for slot, name, second in t]) for t in transactions)
+        )
         observed.append((await _last_seq(make_uow), await _check_positions(make_uow, mine)))
 
     for membership_id in mine:

@@ -20,7 +20,8 @@ from adapters.sql.engine import create_engine, ensure_sqlite_directory, session_
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import SystemClock
 from domain.membership import MembershipState
-from domain.queue import MoveReason, QueueEntry, QueueKey, rank
+from domain.queue import MoveReason, PositionChangeCause, QueueEntry, QueueKey, rank
+from ports.usecases.queue import history_page
 
 S = MembershipState
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -195,4 +196,25 @@ async def test_a_leave_and_a_join_in_one_transaction_record_sequential_positions
     assert [r[1:] for r in rows[-2:]] == [
         (b, MoveReason.CANCELLED.value, 2, 1),  # b stood 2nd (behind a) when it left
         (c, MoveReason.ACTIVATED.value, 1, 2),
+    ]
+
+
+async def test_a_member_queued_before_the_move_log_existed_still_sees_moves_ahead(queue: Queue) -> None:
+    """Members already queued when revision 0008 started the (empty) move log have no move of their own; their
+    history still shows every change since then."""
+    a, b = await queue.new_memberships(2)
+    await queue.set_status((a, S.ACTIVE, 100))
+    await queue.set_status((b, S.ACTIVE, 200))
+    async with queue.uow() as uow:
+        await uow.session.execute(delete(models.QueueMoveRow))  # as before the upgrade
+        await uow.commit()
+    await queue.set_status((a, S.DEFAULTED, None))
+    async with queue.uow() as uow:
+        place = await uow.queue.place_of_membership(b)
+        assert place is not None
+        history = await history_page(
+            uow, membership_id=b, key=place.key, position_now=place.position, cursor=None, limit=10
+        )
+    assert [(c.old_position, c.new_position, c.cause) for c in history.changes] == [
+        (2, 1, PositionChangeCause.MEMBER_AHEAD_LEFT)
     ]

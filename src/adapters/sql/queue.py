@@ -12,6 +12,7 @@ Statuses are literals, so the planner can match the partial indexes. Statements 
 never mixes a half-applied move (moves commit with the membership change that caused them).
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ from domain.membership import MembershipState
 from domain.queue import MoveReason, QueueKey, QueueMove, move_reason
 from domain.queue_index import LEVEL_SHIFTS, BucketDelta, deltas, lookup
 from ports.outbound.queue import Candidate, IndexDrift, QueuePlace, QueueRow
+
+logger = logging.getLogger(__name__)
 
 M = models.Membership
 C = models.QueueCount
@@ -207,11 +210,21 @@ class SqlQueueRepository:
         upsert = dialect_insert(self._session)
         for change in changes:
             if change.delta < 0:  # the bucket exists (it counts the leaver); an upsert's INSERT would fail the CHECK
-                await self._session.execute(
+                done = await self._session.execute(
                     update(C)
-                    .where(C.level == change.level, C.bucket_start == change.start)
+                    .where(C.level == change.level, C.bucket_start == change.start, C.members >= -change.delta)
                     .values(members=C.members + change.delta)
                 )
+                if getattr(done, "rowcount", 1) != 1:
+                    # The index has drifted from the memberships. Never fail the membership change (a payment, a
+                    # default) over a derived count: alert, and let `tenure queue verify` / `rebuild` repair it.
+                    logger.error(
+                        "queue index drift: bucket %s/%s cannot lose %s; run `tenure queue rebuild`",
+                        change.level,
+                        change.start,
+                        -change.delta,
+                        extra={"alert": "queue_index_drift"},
+                    )
                 continue
             stmt = upsert(C).values(level=change.level, bucket_start=change.start, members=change.delta)
             await self._session.execute(
@@ -366,7 +379,8 @@ class SqlQueueRepository:
     async def moves(
         self, *, membership_id: UUID, key: QueueKey, before_seq: int | None, limit: int
     ) -> Sequence[QueueMove]:
-        first = select(func.min(Q.seq)).where(Q.membership_id == membership_id).scalar_subquery()
+        # Since the membership's first move; a membership queued before the move log existed has none: all moves.
+        first = func.coalesce(select(func.min(Q.seq)).where(Q.membership_id == membership_id).scalar_subquery(), 0)
         stmt = select(
             Q.seq, Q.at, Q.membership_id, Q.tenure_start, Q.member_number, Q.reason, Q.position, Q.size_after
         ).where(
@@ -436,12 +450,11 @@ class SqlQueueRepository:
     async def rebuild(self, *, at: datetime) -> int:
         await self._session.execute(update(H).where(H.id == _HEAD_ID).values(updated_at=at))  # lock out moves
         assert self._session.bind is not None
+        # DELETE, not TRUNCATE: readers keep seeing the old counts until this commits (TRUNCATE's exclusive lock
+        # would stall every position read for the seconds a rebuild takes).
+        await self._session.execute(delete(C))
         if self._session.bind.dialect.name == "postgresql":
-            # Transactional on PostgreSQL; no dead rows to insert over, and the recount's aggregate stays in memory.
-            await self._session.execute(text("TRUNCATE queue_counts"))
-            await self._session.execute(text("SET LOCAL work_mem = '64MB'"))
-        else:
-            await self._session.execute(delete(C))
+            await self._session.execute(text("SET LOCAL work_mem = '64MB'"))  # the recount's aggregate in memory
         recount = self._recount().subquery()
         await self._session.execute(
             insert(C).from_select(

@@ -21,7 +21,10 @@ PUBLIC_CACHE_SECONDS = 15
 PUBLIC_RATE = ("minute", 120)
 """Requests per client address per minute on the public routes (a page-scraper limit, not a member's)."""
 
-_BAD_INPUT = {422: ResponseSpec(Problem, description="A cursor we did not issue, or a limit out of range")}
+_BAD_INPUT = {
+    400: ResponseSpec(Problem, description="A limit or fromPosition out of range"),
+    422: ResponseSpec(Problem, description="A cursor we did not issue"),
+}
 _TOO_MANY = {429: ResponseSpec(Problem, description="Too many requests from this address; see Retry-After")}
 
 

@@ -18,6 +18,7 @@ from domain.eligibility import (
     eligibility,
     fund_near_payout,
     monthly_inflow,
+    payout_date_near,
     payouts_possible,
     winners_count,
 )
@@ -176,8 +177,9 @@ async def program_status(deps: Deps, staff: Principal) -> ProgramStatus:
 
 
 async def tell_blocked_near_payout(deps: Deps, payload: Payload) -> int:
-    """Daily: once the fund is within one month's inflow of the threshold, tell the ineligible members a round
-    would pass over what blocks them — once per membership and blocking reason. Returns notices raised."""
+    """Daily: once the fund is within one month's inflow of the threshold and payouts are allowed within a month,
+    tell the ineligible members a round would pass over what blocks them — once per membership, blocking reason
+    and payout cycle (the number of winners so far). Returns notices raised."""
     del payload
     now = deps.clock.now()
     rules = deps.rules.in_force(now)
@@ -186,8 +188,9 @@ async def tell_blocked_near_payout(deps: Deps, payload: Payload) -> int:
         fund = await uow.ledger.balance(Account.FUND, rules.reward.currency)
         inflow = await uow.ledger.fund_inflow_since(now.date() - timedelta(days=window - 1), rules.reward.currency)
         month = monthly_inflow(inflow, days=window)
-        if not fund_near_payout(fund, month, rules):
+        if not (payout_date_near(now, rules) and fund_near_payout(fund, month, rules)):
             return 0
+        cycle = await uow.queue.winners_so_far()  # a new cycle after every round: blocked members are told again
         wanted = max(1, max(fund, rules.payout_threshold) // rules.reward)
         ranked: list[RankedEligibility] = []
         accounts: dict[str, UUID] = {}
@@ -206,7 +209,7 @@ async def tell_blocked_near_payout(deps: Deps, payload: Payload) -> int:
                 reason
                 for reason in blocked.reasons
                 if await uow.billing.raise_notice_once(
-                    membership_id=membership_id, notice_key=f"blocked_near_payout:{reason.value}", at=now
+                    membership_id=membership_id, notice_key=f"blocked_near_payout:{cycle}:{reason.value}", at=now
                 )
             ]
             if not new:

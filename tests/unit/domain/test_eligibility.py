@@ -23,6 +23,7 @@ from domain.eligibility import (
     fund_near_payout,
     is_disqualifying,
     monthly_inflow,
+    payout_date_near,
     payouts_possible,
     winners_count,
 )
@@ -288,6 +289,13 @@ class TestBlockedNearPayout:
     def test_a_shrinking_fund_is_near_only_at_the_threshold(self) -> None:
         assert not fund_near_payout(usd(9_999_999), usd(-5), RULES)
         assert fund_near_payout(usd(10_000_000), usd(-5), RULES)
+
+    def test_the_payout_date_must_be_within_a_month(self) -> None:
+        launched = replace(RULES, launch_date=date(2025, 3, 1))  # payouts from 2026-03-01T00:00Z
+        assert not payout_date_near(datetime(2026, 1, 29, 23, 59, tzinfo=UTC), launched)
+        assert payout_date_near(datetime(2026, 1, 30, tzinfo=UTC), launched)
+        assert payout_date_near(datetime(2027, 1, 1, tzinfo=UTC), launched)
+        assert not payout_date_near(datetime(2027, 1, 1, tzinfo=UTC), replace(RULES, launch_date=None))
 
     def test_monthly_inflow_from_a_window(self) -> None:
         assert monthly_inflow(usd(9_000_000), days=90) == usd(3_000_000)
