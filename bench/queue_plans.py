@@ -56,7 +56,9 @@ async def plans(url: str) -> bool:
                 total_exec += plan.execution
                 total_plan += plan.planning
                 bad = plan.seq_scans("memberships", "queue_counts") + plan.parallel()
-                over = plan.execution > BUDGET_MS
+                # The history read has no PERFORMANCE.md budget (it is bounded by the moves since the member
+                # joined, not by N); it is shown for information.
+                over = plan.execution > BUDGET_MS and not label.startswith("moves@")
                 ok &= not (bad or over)
                 print(("FAIL " if bad or over else "     ") + format_plan(plan))
                 if bad or over:

@@ -101,6 +101,26 @@ FROM (
 ) AS m
 """
 
+_MOVES = """
+INSERT INTO queue_moves (seq, at, membership_id, tenure_start, member_number, reason, position, size_after,
+                         shifts_others)
+SELECT member_number, tenure_start, id, tenure_start, member_number, 'activated', member_number, member_number, false
+FROM memberships WHERE member_number IS NOT NULL;
+INSERT INTO queue_moves (seq, at, membership_id, tenure_start, member_number, reason, position, size_after,
+                         shifts_others)
+SELECT (SELECT max(seq) FROM queue_moves) + row_number() OVER (ORDER BY md5(id::text)),
+       timestamptz '2026-11-01 00:00:00+00', id, tenure_start, member_number,
+       CASE WHEN status IN ('WON', 'PAID', 'ENDED') THEN 'won' ELSE lower(status) END, 1 + ahead, {members}, true
+FROM (SELECT id, tenure_start, member_number, status,
+             sum(CASE WHEN status IN ('ACTIVE', 'PAST_DUE') THEN 1 ELSE 0 END) OVER (ORDER BY member_number) AS ahead
+      FROM memberships WHERE member_number IS NOT NULL) AS m
+WHERE status NOT IN ('ACTIVE', 'PAST_DUE');
+UPDATE queue_head SET last_seq = (SELECT max(seq) FROM queue_moves);
+"""
+"""The move log as it would read: every activation a join at the back (in member-number order, which is tenure
+order here), then one leave (shifting those behind) per membership that is out of the queue, in random order —
+the history query reads through these."""
+
 _KYC = """
 INSERT INTO kyc_records (account_id, status, status_at, verified_at, review_reasons, failure_reasons, country,
                          updated_at)
@@ -181,6 +201,7 @@ async def seed(
                 ("rows", _SETUP),
                 ("accounts", _ACCOUNTS),
                 ("memberships", _MEMBERSHIPS),
+                ("queue_moves", _MOVES),
                 ("kyc_records", _KYC),
                 ("auth_sessions", _SESSIONS),
             ):
@@ -192,7 +213,7 @@ async def seed(
                 log(f"  {name:<14} {status:<22} {timings[name]:6.1f} s")
             await conn.execute("SELECT setval('member_number_seq', (SELECT max(member_number) FROM memberships), true)")
         started = time.perf_counter()
-        await conn.execute("VACUUM ANALYZE accounts, memberships, kyc_records, auth_sessions")
+        await conn.execute("VACUUM ANALYZE accounts, memberships, kyc_records, auth_sessions, queue_moves")
         timings["vacuum_analyze_1"] = time.perf_counter() - started
         log(f"  VACUUM ANALYZE {'':<22} {timings['vacuum_analyze_1']:6.1f} s")
         size, timings["rebuild"] = await rebuild_index(url)

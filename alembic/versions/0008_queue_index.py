@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=16), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("size_after", sa.BigInteger(), nullable=False),
+        sa.Column("shifts_others", sa.Boolean(), nullable=False),
         sa.CheckConstraint("position >= 1", name=op.f("ck_queue_moves_position_positive")),
         sa.ForeignKeyConstraint(
             ["membership_id"],
@@ -66,7 +67,22 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_queue_moves")),
     )
-    op.create_index("ix_queue_moves_key", "queue_moves", ["tenure_start", "member_number"], unique=False)
+    op.create_index(
+        "ix_queue_moves_key",
+        "queue_moves",
+        ["tenure_start", "member_number"],
+        unique=False,
+        postgresql_where=sa.text("shifts_others"),
+        sqlite_where=sa.text("shifts_others"),
+    )
+    op.create_index(
+        "ix_queue_moves_shifting_seq",
+        "queue_moves",
+        ["seq"],
+        unique=False,
+        postgresql_where=sa.text("shifts_others"),
+        sqlite_where=sa.text("shifts_others"),
+    )
     op.create_index("ix_queue_moves_membership_seq", "queue_moves", ["membership_id", "seq"], unique=False)
     op.create_table(
         "fund_inflow_days",
@@ -129,7 +145,18 @@ def downgrade() -> None:
     )
     op.drop_table("fund_inflow_days")
     op.drop_index("ix_queue_moves_membership_seq", table_name="queue_moves")
-    op.drop_index("ix_queue_moves_key", table_name="queue_moves")
+    op.drop_index(
+        "ix_queue_moves_shifting_seq",
+        table_name="queue_moves",
+        postgresql_where=sa.text("shifts_others"),
+        sqlite_where=sa.text("shifts_others"),
+    )
+    op.drop_index(
+        "ix_queue_moves_key",
+        table_name="queue_moves",
+        postgresql_where=sa.text("shifts_others"),
+        sqlite_where=sa.text("shifts_others"),
+    )
     op.drop_table("queue_moves")
     op.drop_table("queue_head")
     op.drop_table("queue_counts")

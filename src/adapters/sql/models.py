@@ -261,10 +261,25 @@ class QueueMoveRow(DefaultBase):
     reason: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(BigInteger)
     size_after: Mapped[int] = mapped_column(BigInteger)
+    shifts_others: Mapped[bool] = mapped_column(Boolean)
+    """False for a move at the back (a join to the end, the last member leaving): it moves nobody, and most joins
+    are such. Histories only ever read the moves that shift others (partial indexes)."""
 
     __table_args__ = (
         Index("ix_queue_moves_membership_seq", "membership_id", "seq"),
-        Index("ix_queue_moves_key", "tenure_start", "member_number"),
+        Index(
+            "ix_queue_moves_key",
+            "tenure_start",
+            "member_number",
+            postgresql_where=text("shifts_others"),
+            sqlite_where=text("shifts_others"),
+        ),
+        Index(
+            "ix_queue_moves_shifting_seq",
+            "seq",
+            postgresql_where=text("shifts_others"),
+            sqlite_where=text("shifts_others"),
+        ),
         CheckConstraint("position >= 1", name="position_positive"),
     )
 

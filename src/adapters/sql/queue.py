@@ -380,19 +380,32 @@ class SqlQueueRepository:
         self, *, membership_id: UUID, key: QueueKey, before_seq: int | None, limit: int
     ) -> Sequence[QueueMove]:
         # Since the membership's first move; a membership queued before the move log existed has none: all moves.
+        # Two index reads, each newest first and limited, merged: the member's own moves, and the moves ahead of
+        # it that shift anyone (the partial indexes leave out the joins at the back, i.e. most moves).
         first = func.coalesce(select(func.min(Q.seq)).where(Q.membership_id == membership_id).scalar_subquery(), 0)
-        stmt = select(
-            Q.seq, Q.at, Q.membership_id, Q.tenure_start, Q.member_number, Q.reason, Q.position, Q.size_after
-        ).where(
-            Q.seq >= first,
-            or_(
-                Q.membership_id == membership_id,
-                tuple_(Q.tenure_start, Q.member_number) < tuple_(_ts(key.tenure_start), literal(key.member_number)),
-            ),
+        columns = (Q.seq, Q.at, Q.membership_id, Q.tenure_start, Q.member_number, Q.reason, Q.position, Q.size_after)
+        newer = [Q.seq < before_seq] if before_seq is not None else []
+        own = (
+            select(*columns)
+            .where(Q.membership_id == membership_id, *newer)
+            .order_by(Q.seq.desc())
+            .limit(limit)
+            .subquery()
         )
-        if before_seq is not None:
-            stmt = stmt.where(Q.seq < before_seq)
-        rows = await self._session.execute(stmt.order_by(Q.seq.desc()).limit(limit))
+        ahead = (
+            select(*columns)
+            .where(
+                text("queue_moves.shifts_others"),
+                Q.seq >= first,
+                tuple_(Q.tenure_start, Q.member_number) < tuple_(_ts(key.tenure_start), literal(key.member_number)),
+                *newer,
+            )
+            .order_by(Q.seq.desc())
+            .limit(limit)
+            .subquery()
+        )
+        merged = select(own).union_all(select(ahead)).subquery()
+        rows = await self._session.execute(select(merged).order_by(merged.c.seq.desc()).limit(limit))
         return [
             QueueMove(
                 seq=row.seq,
@@ -497,4 +510,6 @@ def _move_row(  # noqa: PLR0917 -- one row's columns, private
         "reason": reason.value,
         "position": position,
         "size_after": size_after,
+        # A join at the end, or the last member leaving, moves nobody (histories skip such moves).
+        "shifts_others": position != (size_after if reason.is_join else size_after + 1),
     }

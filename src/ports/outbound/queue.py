@@ -96,7 +96,8 @@ class QueueRepository(Protocol):
     async def moves(
         self, *, membership_id: UUID, key: QueueKey, before_seq: int | None, limit: int
     ) -> Sequence[QueueMove]:
-        """The membership's own moves and moves ranked ahead of it, newest first, since its first join."""
+        """The membership's own moves and the moves ranked ahead of it, newest first, since its first join (a move at
+        the back of the queue is never ahead of a member present, so it may be left out)."""
         ...
 
     async def verify(self) -> IndexDrift:
