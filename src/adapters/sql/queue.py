@@ -83,10 +83,6 @@ def _ts(value: datetime | None = None, name: str | None = None) -> Any:
     return literal(value, type_=M.tenure_start.type)
 
 
-def _before(key: QueueKey) -> ColumnElement[bool]:
-    return tuple_(M.tenure_start, M.member_number) < tuple_(_ts(key.tenure_start), literal(key.member_number))
-
-
 def _behind(key: QueueKey) -> ColumnElement[bool]:
     return tuple_(M.tenure_start, M.member_number) > tuple_(_ts(key.tenure_start), literal(key.member_number))
 
@@ -125,6 +121,62 @@ def _ahead_statement() -> Any:
 _AHEAD = _ahead_statement()
 _SIZE = select(H.size).where(H.id == literal_column(str(_HEAD_ID))).scalar_subquery()
 _PLACE_COLUMNS = (M.id, M.account_id, M.status, M.tenure_start, M.member_number, M.cancel_effective_at)
+
+
+def _around_statement() -> Any:
+    """Up to :radius rows ahead of (:ts, :num), its own row, and up to :radius behind, with a side marker."""
+    columns = (M.tenure_start, M.member_number, M.id, M.account_id)
+    key = tuple_(_ts(name="ts"), bindparam("num", type_=BigInteger))
+    radius = bindparam("radius", type_=BigInteger)
+    ahead = (
+        select(*columns, literal_column("-1").label("side"))
+        .where(_in_queue(), tuple_(M.tenure_start, M.member_number) < key)
+        .order_by(M.tenure_start.desc(), M.member_number.desc())
+        .limit(radius)
+        .subquery()
+    )
+    own: Any = select(*columns, literal_column("0").label("side")).where(
+        _in_queue(), M.tenure_start == _ts(name="ts"), M.member_number == bindparam("num", type_=BigInteger)
+    )
+    behind = (
+        select(*columns, literal_column("1").label("side"))
+        .where(_in_queue(), tuple_(M.tenure_start, M.member_number) > key)
+        .order_by(M.tenure_start, M.member_number)
+        .limit(radius)
+        .subquery()
+    )
+    return select(ahead).union_all(own, select(behind))
+
+
+def _moves_statement() -> Any:
+    """The membership's own moves and the shifting moves ranked ahead of (:ts, :num) since its first move (all
+    moves when it has none: queued before the log), strictly before :before, newest first, at most :limit."""
+    me = bindparam("me", type_=Q.membership_id.type)
+    before = bindparam("before", type_=BigInteger)
+    limit = bindparam("limit", type_=BigInteger)
+    first = func.coalesce(select(func.min(Q.seq)).where(Q.membership_id == me).scalar_subquery(), 0)
+    columns = (Q.seq, Q.at, Q.membership_id, Q.tenure_start, Q.member_number, Q.reason, Q.position, Q.size_after)
+    own = select(*columns).where(Q.membership_id == me, Q.seq < before).order_by(Q.seq.desc()).limit(limit).subquery()
+    ahead = (
+        select(*columns)
+        .where(
+            text("queue_moves.shifts_others"),
+            Q.seq >= first,
+            Q.seq < before,
+            tuple_(Q.tenure_start, Q.member_number) < tuple_(_ts(name="ts"), bindparam("num", type_=BigInteger)),
+        )
+        .order_by(Q.seq.desc())
+        .limit(limit)
+        .subquery()
+    )
+    merged = select(own).union_all(select(ahead)).subquery()
+    return select(merged).order_by(merged.c.seq.desc()).limit(limit)
+
+
+_AROUND = _around_statement()
+_MOVES = _moves_statement()
+_NO_BOUND = 2**62
+"""`before` when reading from the newest move."""
 
 
 def _ahead_params(key: QueueKey) -> dict[str, Any]:
@@ -272,25 +324,8 @@ class SqlQueueRepository:
 
     async def rows_around(self, key: QueueKey, position: int, *, radius: int) -> Sequence[QueueRow]:
         """One round trip: up to `radius` rows ahead (nearest first), the key's own row, up to `radius` behind."""
-        columns = (M.tenure_start, M.member_number, M.id, M.account_id)
-        ahead = (
-            select(*columns, literal_column("-1").label("side"))
-            .where(_in_queue(), _before(key))
-            .order_by(M.tenure_start.desc(), M.member_number.desc())
-            .limit(radius)
-            .subquery()
-        )
-        own: Any = select(*columns, literal_column("0").label("side")).where(
-            _in_queue(), M.tenure_start == _ts(key.tenure_start), M.member_number == key.member_number
-        )
-        behind = (
-            select(*columns, literal_column("1").label("side"))
-            .where(_in_queue(), _behind(key))
-            .order_by(M.tenure_start, M.member_number)
-            .limit(radius)
-            .subquery()
-        )
-        found = (await self._session.execute(select(ahead).union_all(own, select(behind)))).all()
+        params = {"ts": key.tenure_start, "num": key.member_number, "radius": radius}
+        found = (await self._session.execute(_AROUND, params)).all()
         ordered = sorted(found, key=lambda r: (r[0], r[1]))
         me = next((i for i, r in enumerate(ordered) if r[4] == 0), None)
         first = position - (me if me is not None else sum(1 for r in ordered if r[4] < 0))
@@ -379,33 +414,14 @@ class SqlQueueRepository:
     async def moves(
         self, *, membership_id: UUID, key: QueueKey, before_seq: int | None, limit: int
     ) -> Sequence[QueueMove]:
-        # Since the membership's first move; a membership queued before the move log existed has none: all moves.
-        # Two index reads, each newest first and limited, merged: the member's own moves, and the moves ahead of
-        # it that shift anyone (the partial indexes leave out the joins at the back, i.e. most moves).
-        first = func.coalesce(select(func.min(Q.seq)).where(Q.membership_id == membership_id).scalar_subquery(), 0)
-        columns = (Q.seq, Q.at, Q.membership_id, Q.tenure_start, Q.member_number, Q.reason, Q.position, Q.size_after)
-        newer = [Q.seq < before_seq] if before_seq is not None else []
-        own = (
-            select(*columns)
-            .where(Q.membership_id == membership_id, *newer)
-            .order_by(Q.seq.desc())
-            .limit(limit)
-            .subquery()
-        )
-        ahead = (
-            select(*columns)
-            .where(
-                text("queue_moves.shifts_others"),
-                Q.seq >= first,
-                tuple_(Q.tenure_start, Q.member_number) < tuple_(_ts(key.tenure_start), literal(key.member_number)),
-                *newer,
-            )
-            .order_by(Q.seq.desc())
-            .limit(limit)
-            .subquery()
-        )
-        merged = select(own).union_all(select(ahead)).subquery()
-        rows = await self._session.execute(select(merged).order_by(merged.c.seq.desc()).limit(limit))
+        params = {
+            "me": membership_id,
+            "ts": key.tenure_start,
+            "num": key.member_number,
+            "before": before_seq if before_seq is not None else _NO_BOUND,
+            "limit": limit,
+        }
+        rows = await self._session.execute(_MOVES, params)
         return [
             QueueMove(
                 seq=row.seq,
