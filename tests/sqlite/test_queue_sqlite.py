@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from adapters.sql import migrations, models
 from adapters.sql.engine import create_engine, ensure_sqlite_directory, session_factory
@@ -21,6 +21,7 @@ from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import SystemClock
 from domain.membership import MembershipState
 from domain.queue import MoveReason, PositionChangeCause, QueueEntry, QueueKey, rank
+from domain.queue_index import deltas
 from ports.usecases.queue import history_page
 
 S = MembershipState
@@ -217,4 +218,57 @@ async def test_a_member_queued_before_the_move_log_existed_still_sees_moves_ahea
         )
     assert [(c.old_position, c.new_position, c.cause) for c in history.changes] == [
         (2, 1, PositionChangeCause.MEMBER_AHEAD_LEFT)
+    ]
+
+
+async def test_a_drifted_index_cannot_drop_a_move_from_anyones_history(queue: Queue) -> None:
+    """Whether a move shifts anyone is read from the membership rows, not from the (possibly drifted) counts."""
+    a, b, c = await queue.new_memberships(3)
+    await queue.set_status((a, S.ACTIVE, 100))
+    await queue.set_status((b, S.ACTIVE, 9000))
+    count = models.QueueCount
+    async with queue.uow() as uow:  # drift: a phantom member counted in a's buckets
+        for change in deltas(BASE + timedelta(seconds=100), +1):
+            await uow.session.execute(
+                update(count)
+                .where(count.level == change.level, count.bucket_start == change.start)
+                .values(members=count.members + 1)
+            )
+        await uow.commit()
+    await queue.set_status((c, S.ACTIVE, 3000))  # placed between a and b
+    async with queue.uow() as uow:
+        await uow.queue.rebuild(at=NOW)
+        await uow.commit()
+        place = await uow.queue.place_of_membership(b)
+        assert place is not None
+        assert (place.position, place.size) == (3, 3)
+        history = await history_page(
+            uow, membership_id=b, key=place.key, position_now=place.position, cursor=None, limit=10
+        )
+    assert [(ch.old_position, ch.new_position, ch.cause) for ch in history.changes] == [
+        (2, 3, PositionChangeCause.MEMBER_PLACED_AHEAD),
+        (None, 2, PositionChangeCause.JOINED),
+    ]
+
+
+async def test_a_member_queued_before_the_move_log_who_left_keeps_the_moves_before_leaving(queue: Queue) -> None:
+    a, b, c = await queue.new_memberships(3)
+    await queue.set_status((a, S.ACTIVE, 100))
+    await queue.set_status((b, S.ACTIVE, 200))
+    await queue.set_status((c, S.ACTIVE, 300))
+    async with queue.uow() as uow:
+        await uow.session.execute(delete(models.QueueMoveRow))  # as before the upgrade
+        await uow.commit()
+    await queue.set_status((a, S.DEFAULTED, None))  # c moves from 3 to 2
+    await queue.set_status((c, S.CANCELLED, None))  # c leaves from 2
+    async with queue.uow() as uow:
+        record = await uow.billing.get_membership(c)
+        assert record is not None
+        assert record.tenure_start is not None
+        assert record.member_number is not None
+        key = QueueKey(tenure_start=record.tenure_start, member_number=record.member_number)
+        history = await history_page(uow, membership_id=c, key=key, position_now=None, cursor=None, limit=10)
+    assert [(ch.old_position, ch.new_position, ch.cause) for ch in history.changes] == [
+        (2, None, PositionChangeCause.LEFT_QUEUE),
+        (3, 2, PositionChangeCause.MEMBER_AHEAD_LEFT),
     ]

@@ -149,12 +149,13 @@ def _around_statement() -> Any:
 
 
 def _moves_statement() -> Any:
-    """The membership's own moves and the shifting moves ranked ahead of (:ts, :num) since its first move (all
+    """The membership's own moves and the shifting moves ranked ahead of (:ts, :num) since its first join (all
     moves when it has none: queued before the log), strictly before :before, newest first, at most :limit."""
     me = bindparam("me", type_=Q.membership_id.type)
     before = bindparam("before", type_=BigInteger)
     limit = bindparam("limit", type_=BigInteger)
-    first = func.coalesce(select(func.min(Q.seq)).where(Q.membership_id == me).scalar_subquery(), 0)
+    joined = Q.reason.in_([r.value for r in MoveReason if r.is_join])
+    first = func.coalesce(select(func.min(Q.seq)).where(Q.membership_id == me, joined).scalar_subquery(), 0)
     columns = (Q.seq, Q.at, Q.membership_id, Q.tenure_start, Q.member_number, Q.reason, Q.position, Q.size_after)
     own = select(*columns).where(Q.membership_id == me, Q.seq < before).order_by(Q.seq.desc()).limit(limit).subquery()
     ahead = (
@@ -244,19 +245,30 @@ class SqlQueueRepository:
             scan_from = lookup(key.tenure_start).scan_from
             pending = sum(1 for _, joined, _ in joins if joined < key and joined.tenure_start >= scan_from)
             position = await self.position(key) - pending
+            shifts = await self._anyone_behind(key)
             await self._apply(deltas(key.tenure_start, -1))
             size -= 1
             seq += 1
-            rows.append(_move_row(seq, at, membership_id, key, reason, position, size))
+            rows.append(_move_row(seq, at, membership_id, key, reason, position, size, shifts))
         for membership_id, key, reason in sorted(joins, key=lambda item: item[1]):
             await self._apply(deltas(key.tenure_start, +1))
             position = await self.position(key)
+            shifts = await self._anyone_behind(key)
             size += 1
             seq += 1
-            rows.append(_move_row(seq, at, membership_id, key, reason, position, size))
+            rows.append(_move_row(seq, at, membership_id, key, reason, position, size, shifts))
         await self._session.execute(update(H).where(H.id == _HEAD_ID).values(size=size, last_seq=seq))
         await self._session.execute(insert(Q), rows)
         return len(rows)
+
+    async def _anyone_behind(self, key: QueueKey) -> bool:
+        """Whether any queue membership ranks behind `key` — read from the rows, not the counts, so a drifted index
+        cannot mislabel a move. Joins later in the same flush may answer yes early: harmless (a move flagged as
+        shifting others is only read, never skipped)."""
+        found = await self._session.scalar(
+            select(M.id).where(_in_queue(), _behind(key)).order_by(M.tenure_start, M.member_number).limit(1)
+        )
+        return found is not None
 
     async def _apply(self, changes: Sequence[BucketDelta]) -> None:
         upsert = dialect_insert(self._session)
@@ -346,6 +358,12 @@ class SqlQueueRepository:
             return []
         first = await self.position(QueueKey(tenure_start=found[0][0], member_number=found[0][1]))
         return [_row(first + i, row) for i, row in enumerate(found)]
+
+    async def wins_recorded(self) -> int:
+        return int(
+            await self._session.scalar(select(func.count()).select_from(Q).where(text("queue_moves.reason = 'won'")))
+            or 0
+        )
 
     async def winners_so_far(self) -> int:
         return int(
@@ -515,7 +533,14 @@ def _truncate(seconds: Any, shift: int) -> Any:
 
 
 def _move_row(  # noqa: PLR0917 -- one row's columns, private
-    seq: int, at: datetime, membership_id: UUID, key: QueueKey, reason: MoveReason, position: int, size_after: int
+    seq: int,
+    at: datetime,
+    membership_id: UUID,
+    key: QueueKey,
+    reason: MoveReason,
+    position: int,
+    size_after: int,
+    shifts_others: bool,
 ) -> dict[str, Any]:
     return {
         "seq": seq,
@@ -527,5 +552,5 @@ def _move_row(  # noqa: PLR0917 -- one row's columns, private
         "position": position,
         "size_after": size_after,
         # A join at the end, or the last member leaving, moves nobody (histories skip such moves).
-        "shifts_others": position != (size_after if reason.is_join else size_after + 1),
+        "shifts_others": shifts_others,
     }

@@ -80,6 +80,11 @@ class QueueRepository(Protocol):
         """Up to ``limit`` rows in queue order: strictly behind ``after``, or from ``start`` on, or from the front."""
         ...
 
+    async def wins_recorded(self) -> int:
+        """Winners ever taken out of the queue (moves are append-only, so this never goes down, unlike
+        `winners_so_far` when a payout is cancelled): the near-payout notices' cycle number."""
+        ...
+
     async def winners_so_far(self) -> int:
         """Memberships ever selected as winners and not returned to the queue (WON, PAID, ENDED)."""
         ...

@@ -179,7 +179,7 @@ async def program_status(deps: Deps, staff: Principal) -> ProgramStatus:
 async def tell_blocked_near_payout(deps: Deps, payload: Payload) -> int:
     """Daily: once the fund is within one month's inflow of the threshold and payouts are allowed within a month,
     tell the ineligible members a round would pass over what blocks them — once per membership, blocking reason
-    and payout cycle (the number of winners so far). Returns notices raised."""
+    and payout cycle (the number of wins ever recorded). Returns notices raised."""
     del payload
     now = deps.clock.now()
     rules = deps.rules.in_force(now)
@@ -190,7 +190,7 @@ async def tell_blocked_near_payout(deps: Deps, payload: Payload) -> int:
         month = monthly_inflow(inflow, days=window)
         if not (payout_date_near(now, rules) and fund_near_payout(fund, month, rules)):
             return 0
-        cycle = await uow.queue.winners_so_far()  # a new cycle after every round: blocked members are told again
+        cycle = await uow.queue.wins_recorded()  # a new cycle after every round: blocked members are told again
         wanted = max(1, max(fund, rules.payout_threshold) // rules.reward)
         ranked: list[RankedEligibility] = []
         accounts: dict[str, UUID] = {}
