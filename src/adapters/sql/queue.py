@@ -164,6 +164,7 @@ def _moves_statement() -> Any:
             text("queue_moves.shifts_others"),
             Q.seq >= first,
             Q.seq < before,
+            Q.tenure_start <= _ts(name="ts"),  # a simple range the planner estimates (see `_ahead_statement`)
             tuple_(Q.tenure_start, Q.member_number) < tuple_(_ts(name="ts"), bindparam("num", type_=BigInteger)),
         )
         .order_by(Q.seq.desc())
