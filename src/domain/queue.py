@@ -31,6 +31,13 @@ class QueueKey:
             raise InvalidQueue("member_number must be a positive int")
 
 
+def queue_key(tenure_start: datetime | None, member_number: int | None) -> QueueKey | None:
+    """The key of a membership as stored, or None before activation (no tenure start or member number yet)."""
+    if tenure_start is None or member_number is None:
+        return None
+    return QueueKey(tenure_start=tenure_start, member_number=member_number)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueEntry:
     membership_id: str

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 
 from domain.calendar import ensure_utc
 from domain.errors import InvalidQueue
-from domain.membership import QUEUE_STATES, MembershipState
 
 LEVEL_SHIFTS: tuple[int, ...] = (26, 22, 18, 14, 10)
 """Bucket widths as powers of two seconds, widest first: ~777 days, ~49 days, ~3 days, ~4.6 h, ~17 min."""
@@ -91,19 +90,12 @@ def lookup(tenure_start: datetime) -> Lookup:
 
 
 def counts_of(tenure_starts: Iterable[datetime]) -> dict[tuple[int, int], int]:
-    """Every bucket's count for a whole queue: what a rebuild writes, and what a consistency check compares."""
+    """Every bucket's count for a whole queue: the definition that the SQL rebuild and recount implement."""
     totals: dict[tuple[int, int], int] = defaultdict(int)
     for tenure_start in tenure_starts:
         for level, start in enumerate(bucket_starts(tenure_start)):
             totals[(level, start)] += 1
     return dict(totals)
-
-
-def queue_delta(before: MembershipState | None, after: MembershipState) -> int:
-    """+1 when a save puts a membership into the queue, -1 when it takes it out, else 0."""
-    was = before in QUEUE_STATES
-    now = after in QUEUE_STATES
-    return int(now) - int(was)
 
 
 __all__ = [
@@ -117,5 +109,4 @@ __all__ = [
     "deltas",
     "epoch_seconds",
     "lookup",
-    "queue_delta",
 ]

@@ -21,7 +21,7 @@ from adapters.sql.member_numbers import next_member_number
 from adapters.sql.queue import SqlQueueRepository
 from domain.membership import MembershipState, PaymentKind
 from domain.money import Money
-from domain.queue import QueueKey
+from domain.queue import queue_key
 from ports.outbound.billing import (
     DisputeRecord,
     InvoiceRecord,
@@ -38,12 +38,6 @@ P = models.Payment
 
 _MEMBERSHIP_FIELDS = tuple(f.name for f in fields(MembershipRecord) if f.name not in {"id", "created_at", "status"})
 _QUEUE = ("ACTIVE", "PAST_DUE")
-
-
-def _queue_key(tenure_start: datetime | None, member_number: int | None) -> QueueKey | None:
-    if tenure_start is None or member_number is None:
-        return None
-    return QueueKey(tenure_start=tenure_start, member_number=member_number)
 
 
 def _membership(row: M) -> MembershipRecord:
@@ -152,9 +146,9 @@ class SqlBillingRepository:
             self._queue.note(
                 record.id,
                 before=MembershipState(old.status.lower()),
-                before_key=_queue_key(old.tenure_start, old.member_number),
+                before_key=queue_key(old.tenure_start, old.member_number),
                 after=record.status,
-                after_key=_queue_key(record.tenure_start, record.member_number),
+                after_key=queue_key(record.tenure_start, record.member_number),
             )
         await self._session.execute(
             update(M)

@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sql import models
 from adapters.sql.engine import dialect_insert
-from domain.membership import MembershipState
-from domain.queue import MoveReason, QueueKey, QueueMove, move_reason
+from domain.membership import QUEUE_STATES, MembershipState
+from domain.queue import MoveReason, QueueKey, QueueMove, move_reason, queue_key
 from domain.queue_index import LEVEL_SHIFTS, BucketDelta, deltas, lookup
 from ports.outbound.queue import Candidate, IndexDrift, QueuePlace, QueueRow
 
@@ -51,7 +51,6 @@ M = models.Membership
 C = models.QueueCount
 H = models.QueueHead
 Q = models.QueueMoveRow
-_QUEUE = ("ACTIVE", "PAST_DUE")
 _HEAD_ID = 1
 
 
@@ -63,12 +62,6 @@ class _Noted:
     before_key: QueueKey | None
     after: MembershipState
     after_key: QueueKey | None
-
-
-def _key(tenure_start: datetime | None, member_number: int | None) -> QueueKey | None:
-    if tenure_start is None or member_number is None:
-        return None
-    return QueueKey(tenure_start=tenure_start, member_number=member_number)
 
 
 def _in_queue() -> Any:
@@ -223,8 +216,8 @@ class SqlQueueRepository:
         leaves: list[tuple[UUID, QueueKey, MoveReason]] = []
         joins: list[tuple[UUID, QueueKey, MoveReason]] = []
         for membership_id, change in noted.items():
-            was_key = change.before_key if change.before in (MembershipState.ACTIVE, MembershipState.PAST_DUE) else None
-            now_in = change.after in (MembershipState.ACTIVE, MembershipState.PAST_DUE)
+            was_key = change.before_key if change.before in QUEUE_STATES else None
+            now_in = change.after in QUEUE_STATES
             if was_key is not None and (not now_in or change.after_key != was_key):
                 leaves.append((membership_id, was_key, move_reason(change.before, change.after) or MoveReason.LEFT))
             if now_in and change.after_key is not None and change.after_key != was_key:
@@ -321,7 +314,7 @@ class SqlQueueRepository:
         if row is None:
             return None
         membership_id, account_id, status, tenure_start, member_number, cancel_effective_at = row
-        key = _key(tenure_start, member_number)
+        key = queue_key(tenure_start, member_number)
         if key is None:
             return None
         ahead, size = (await self._session.execute(select(_AHEAD, _SIZE), _ahead_params(key))).one()

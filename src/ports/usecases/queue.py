@@ -21,6 +21,7 @@ from domain.queue import (
     at_risk,
     member_history,
     member_window,
+    queue_key,
     tenure_month,
 )
 from ports.outbound.queue import QueueRow
@@ -71,7 +72,7 @@ async def my_queue(deps: Deps, principal: Principal, *, history_limit: int = HIS
         if place is None:
             size = await uow.queue.size()
             latest = next(iter(await uow.billing.memberships_of(principal.account_id)), None)
-            key = _key(latest.tenure_start, latest.member_number) if latest else None
+            key = queue_key(latest.tenure_start, latest.member_number) if latest else None
             history = (
                 await history_page(
                     uow, membership_id=latest.id, key=key, position_now=None, cursor=None, limit=history_limit
@@ -122,7 +123,7 @@ async def my_history(deps: Deps, principal: Principal, *, cursor: str | None, li
     _check_limit(limit)
     async with deps.uow() as uow:
         latest = next(iter(await uow.billing.memberships_of(principal.account_id)), None)
-        key = _key(latest.tenure_start, latest.member_number) if latest else None
+        key = queue_key(latest.tenure_start, latest.member_number) if latest else None
         if latest is None or key is None:
             return History(changes=(), next_cursor=None)
         place = None if cursor else await uow.queue.place_of_membership(latest.id)
@@ -275,12 +276,6 @@ async def queue_stats(deps: Deps) -> QueueStats:
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be within 1..{MAX_PAGE}", ("limit",))
-
-
-def _key(tenure_start: datetime | None, member_number: int | None) -> QueueKey | None:
-    if tenure_start is None or member_number is None:
-        return None
-    return QueueKey(tenure_start=tenure_start, member_number=member_number)
 
 
 # -- operators -------------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from domain.queue_index import (
     deltas,
     epoch_seconds,
     lookup,
-    queue_delta,
 )
 
 S = MembershipState
@@ -225,35 +224,3 @@ def test_epoch_seconds_refuses_naive_datetimes() -> None:
         deltas(naive, +1)
     with pytest.raises(NaiveDatetime):
         counts_of([naive])
-
-
-QUEUED = {S.ACTIVE, S.PAST_DUE}
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "expected"),
-    [
-        (None, S.PENDING, 0),
-        (None, S.ACTIVE, 1),
-        (S.PENDING, S.ACTIVE, 1),
-        (S.DEFAULTED, S.ACTIVE, 1),
-        (S.WON, S.ACTIVE, 1),
-        (S.ACTIVE, S.PAST_DUE, 0),
-        (S.PAST_DUE, S.ACTIVE, 0),
-        (S.ACTIVE, S.ACTIVE, 0),
-        (S.ACTIVE, S.WON, -1),
-        (S.ACTIVE, S.CANCELLED, -1),
-        (S.PAST_DUE, S.CANCELLED, -1),
-        (S.PAST_DUE, S.DEFAULTED, -1),
-        (S.WON, S.PAID, 0),
-        (S.PENDING, S.ABANDONED, 0),
-    ],
-)
-def test_queue_delta_examples(before: S | None, after: S, expected: int) -> None:
-    assert queue_delta(before, after) == expected
-
-
-@pytest.mark.parametrize("before", [None, *S])
-@pytest.mark.parametrize("after", list(S))
-def test_queue_delta_every_pair(before: S | None, after: S) -> None:
-    assert queue_delta(before, after) == (1 if after in QUEUED else 0) - (1 if before in QUEUED else 0)
