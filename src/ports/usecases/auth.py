@@ -26,7 +26,7 @@ from domain.one_time_codes import (
     resend_allowed,
 )
 from domain.passwords import check_password, normalise_password
-from domain.sessions import Role, SessionStatus, session_status, should_touch
+from domain.sessions import STAFF_ROLES, Role, SessionStatus, session_status, should_touch
 from domain.throttle import ThrottlePolicy
 from domain.totp import match_backup_code, verify_totp
 from ports.outbound.accounts import Account, AuthSession
@@ -36,6 +36,7 @@ from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.deps import AuthServices, Deps
 from ports.usecases.errors import (
     EmailNotVerified,
+    Forbidden,
     InvalidCode,
     InvalidCredentials,
     InvalidInput,
@@ -98,6 +99,12 @@ def auth_services(deps: Deps) -> AuthServices:
     if deps.auth is None:
         raise RuntimeError("authentication services are not configured")
     return deps.auth
+
+
+def require_staff(principal: Principal) -> None:
+    """Staff use cases refuse anyone else, whatever route reached them (the HTTP layer also checks 2FA)."""
+    if principal.role not in STAFF_ROLES:
+        raise Forbidden()
 
 
 def principal_of(account: Account, session: AuthSession) -> Principal:

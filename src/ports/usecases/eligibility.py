@@ -29,12 +29,10 @@ from domain.ledger import Account
 from domain.membership import WINNER_STATES, MembershipState
 from domain.money import Money
 from domain.queue import QueueKey
-from domain.sessions import Role
 from ports.outbound.tasks import Payload
 from ports.outbound.unit_of_work import UnitOfWork
-from ports.usecases.auth import Principal
+from ports.usecases.auth import Principal, require_staff
 from ports.usecases.deps import Deps
-from ports.usecases.errors import Forbidden
 from ports.usecases.payment_events import PROVIDER, RECONCILE_KIND
 
 BLOCKED_TASK = "eligibility.tell_blocked"
@@ -114,14 +112,9 @@ class ProgramStatus:
     """True when every candidate was checked (no more eligible members exist than found)."""
 
 
-def _staff_only(staff: Principal) -> None:
-    if staff.role not in {Role.ADMIN, Role.FINANCE}:
-        raise Forbidden()
-
-
 async def program_status(deps: Deps, staff: Principal) -> ProgramStatus:
     """Can payouts happen now, the fund, and who a round would select now (a dry run that changes nothing)."""
-    _staff_only(staff)
+    require_staff(staff)
     now = deps.clock.now()
     rules = deps.rules.in_force(now)
     async with deps.uow() as uow:

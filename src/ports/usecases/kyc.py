@@ -24,7 +24,7 @@ from ports.outbound.kyc_records import StoredKyc
 from ports.outbound.tasks import Payload
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.audit import record_audit
-from ports.usecases.auth import Principal
+from ports.usecases.auth import Principal, require_staff
 from ports.usecases.deps import Deps
 from ports.usecases.errors import Forbidden, InvalidInput, NotFound, Refused
 from ports.usecases.inbox import enqueue_message_job, message_job_key, process_message
@@ -342,13 +342,8 @@ class ReviewItem:
     flagged: bool
 
 
-def _staff_only(staff: Principal) -> None:
-    if staff.role not in {Role.ADMIN, Role.FINANCE}:
-        raise Forbidden()
-
-
 async def review_queue(deps: Deps, staff: Principal, *, after: UUID | None, limit: int) -> list[ReviewItem]:
-    _staff_only(staff)
+    require_staff(staff)
     if not 1 <= limit <= 100:
         raise InvalidInput("limit must be between 1 and 100", ["limit"])
     items = []
@@ -385,7 +380,7 @@ async def decide(
 ) -> DecisionResult:
     """A staff vote on a NEEDS_REVIEW verification; it takes effect when enough distinct staff agree (two for a
     member in the queue's top 10). Audited; a later provider status does not overturn it."""
-    _staff_only(staff)
+    require_staff(staff)
     if staff.account_id == account_id:
         raise Forbidden("nobody decides on their own verification")
     reason = reason.strip()
