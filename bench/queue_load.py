@@ -30,8 +30,17 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.seed_queue import DEFAULT_TOKENS, PG_ADMIN_DSN, database_url, refresh_sessions
-from bench.webhook_intake import PY_SPY_TARGET, free_port, server_env, start, start_py_spy, stop, summarise_profile
+from bench.seed_queue import DEFAULT_TOKENS, database_url, refresh_sessions
+from bench.webhook_intake import (
+    PG_ADMIN_DSN,
+    PY_SPY_TARGET,
+    free_port,
+    server_env,
+    start,
+    start_py_spy,
+    stop,
+    summarise_profile,
+)
 
 BENCH = Path(__file__).resolve().parent
 LUA = BENCH / "queue_load.lua"

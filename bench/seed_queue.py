@@ -30,9 +30,10 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.webhook_intake import create_database, drop_database
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TOKENS = Path("/tmp/tenure_bench_tokens.txt")
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SEED = 0.42
 FIRST_TENURE = "2020-11-20 00:00:00+00"
 TENURE_SPAN_S = 6 * 365 * 86400
@@ -143,23 +144,6 @@ FROM (
     ORDER BY md5('pick-' || m.id::text) LIMIT {sessions}
 ) AS picked
 """
-
-
-async def create_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def rebuild_index(url: str, *, at: datetime = SEEDED_AT) -> tuple[int, float]:
@@ -274,6 +258,7 @@ def main() -> None:
 
     started = time.perf_counter()
     url = database_url(args.database)
+    asyncio.run(drop_database(args.database))
     asyncio.run(create_database(args.database))
     upgrade(url)
     print(f"database {args.database} created and migrated ({time.perf_counter() - started:.1f} s); seeding")
