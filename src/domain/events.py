@@ -141,6 +141,23 @@ class RoundOpened(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoundNotOpened(DomainEvent):
+    """Staff alert: payouts were possible but nobody was eligible, so no round was created (§7)."""
+
+    name: ClassVar[str] = "round.not_opened"
+    day: date
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PayoutUnclaimed(DomainEvent):
+    """Staff alert: a winner's details are still missing at the deadline; two staff must cancel it `unclaimed`."""
+
+    name: ClassVar[str] = "payout.unclaimed_due"
+    payout_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PayoutEvent(MemberEvent):
     """An event about a winner's payout, addressed to the winner."""
 
@@ -228,6 +245,8 @@ EVENT_TYPES: Mapping[str, type[DomainEvent]] = {
         KycReminder,
         EligibilityBlockedNearPayout,
         RoundOpened,
+        RoundNotOpened,
+        PayoutUnclaimed,
         PayoutSelected,
         PayoutApproved,
         PayoutCancelled,

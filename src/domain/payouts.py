@@ -138,6 +138,9 @@ TRANSITIONS: Mapping[tuple[PayoutStatus, PayoutAction], PayoutStatus] = MappingP
 )
 """The whole payout state machine. CANCELLED has no exit; COMPLETED's only exit is RETURNED."""
 
+CANCELLABLE = frozenset(source for (source, action) in TRANSITIONS if action is A.CANCEL)
+"""States a payout may be cancelled from (by two staff)."""
+
 TERMINAL = frozenset({P.CANCELLED})
 """CANCELLED is final; COMPLETED is not (an ACH return can still arrive)."""
 
@@ -444,7 +447,7 @@ def check_cancellation(
 ) -> tuple[StaffRefusal, ...]:
     """Two distinct staff, neither the winner nor a member, may cancel (or reject) a payout."""
     reasons: list[StaffRefusal] = []
-    if payout.status not in {source for (source, action) in TRANSITIONS if action is A.CANCEL}:
+    if payout.status not in CANCELLABLE:
         reasons.append(StaffRefusal.WRONG_STATUS)
     reasons.extend(_two_staff_refusals(payout, requested_by, confirmed_by))
     return tuple(reasons)

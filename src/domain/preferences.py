@@ -45,6 +45,8 @@ from domain.events import (
     PayoutProcessing,
     PayoutReturned,
     PayoutSelected,
+    PayoutUnclaimed,
+    RoundNotOpened,
     RoundOpened,
     channels_for,
 )
@@ -85,7 +87,7 @@ _GROUP_EVENTS: Mapping[EventGroup, tuple[str, ...]] = {
         PayoutReturned.name,
     ),
     EventGroup.ACCOUNT_SECURITY: (PayoutDetailsChanged.name,),
-    EventGroup.STAFF: (RoundOpened.name,),
+    EventGroup.STAFF: (RoundOpened.name, RoundNotOpened.name, PayoutUnclaimed.name),
 }
 
 _GROUP_OF: Mapping[str, EventGroup] = {name: group for group, names in _GROUP_EVENTS.items() for name in names}

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -20,6 +21,8 @@ from adapters.inprocess.runner import InProcessTaskRunner
 from adapters.plaid.events import PlaidEventDecoder
 from adapters.plaid.verifier import PlaidIdentityVerifier
 from adapters.plaid.webhooks import PlaidWebhookKeySource, PlaidWebhookVerifier, UnknownKey, WebhookKeySource
+from adapters.rails.manual import ManualTransferRail
+from adapters.rails.nacha import NachaFileRail
 from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis import RedisRateLimiter
 from adapters.sandbox.kyc import SandboxIdentityVerifier
@@ -43,10 +46,11 @@ from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
 from ports.outbound.kyc import IdentityVerifier
 from ports.outbound.payments import PaymentGateway
+from ports.outbound.payout_rail import PayoutRail
 from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import THROTTLE_POLICIES
-from ports.usecases.deps import AuthServices, BillingConfig, Deps
+from ports.usecases.deps import AuthServices, BillingConfig, Deps, PayoutServices
 from ports.usecases.payment_events import check_provider_dunning
 from ports.usecases.tasks import EVENT_HANDLERS, TASKS, TaskTable
 from ports.usecases.webhooks import receive_webhook
@@ -174,6 +178,7 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         kyc=identity,
         kyc_events=PlaidEventDecoder(),
         identity_key=derive_key(settings.secret_key, "identity-fingerprint"),
+        payouts=build_payouts(settings, clock),
     )
     holder.append(deps)
     container = Container(settings=settings, deps=deps, engine=engine, table=table, runner=runner, saq=saq)
@@ -276,6 +281,33 @@ def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthSer
             staff_absolute=timedelta(hours=settings.staff_session_absolute_hours),
         ),
     )
+
+
+DEV_BANK_ROUTING = "011000015"
+"""A checksum-valid routing number (the Federal Reserve's) for files written outside production."""
+DEV_COMPANY_ID = "1000000000"
+
+
+def build_payouts(settings: Settings, clock: Clock) -> PayoutServices:
+    """The payout box (its own key) and the rails: a NACHA file export and manual transfers recorded by finance."""
+    box = AesGcmSecretBox(derive_key(settings.payout_data_key or settings.secret_key, "payout-details"))
+    routing = settings.nacha_bank_routing or DEV_BANK_ROUTING
+    company_id = settings.nacha_company_id or DEV_COMPANY_ID
+    rails: dict[str, PayoutRail] = {"manual": ManualTransferRail()}
+    if settings.nacha_bank_routing or not settings.is_production:
+        rails["nacha"] = NachaFileRail(
+            box=box,
+            export_dir=Path(settings.payout_export_dir),
+            immediate_destination=routing,
+            immediate_origin=company_id,
+            destination_name=settings.nacha_bank_name,
+            origin_name=settings.nacha_company_name,
+            company_name=settings.nacha_company_name,
+            company_id=company_id,
+            originating_dfi=routing[:8],
+            clock=clock,
+        )
+    return PayoutServices(box=box, random=SystemRandom(), rails=rails)
 
 
 def build_email(

@@ -57,6 +57,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_dunning_terminal_action: str = "unknown"
     """What Stripe does after the last retry (dashboard): cancel | mark_unpaid | past_due."""
     terms_version: str = "2026-11-01"
+    payout_data_key: str | None = None
+    """Seals winners' bank account numbers and TINs; required in production, distinct from the secret key, so the
+    session secret can rotate without touching bank data (dev derives one from the secret key)."""
+    payout_export_dir: str = str(PROJECT_ROOT / "var" / "payout-files")
+    """Where the NACHA rail writes ACH files for finance to upload to the bank (keep it off shared storage)."""
+    nacha_bank_routing: str | None = None
+    """Our bank's ABA routing number (the file's immediate destination and the originating DFI)."""
+    nacha_bank_name: str = "OUR BANK"
+    nacha_company_id: str | None = None
+    """The 10-character company identification the bank assigned (usually "1" + EIN)."""
+    nacha_company_name: str = "TENURE"
     plaid_client_id: str | None = None
     plaid_secret: str | None = None
     plaid_idv_template_id: str | None = None
@@ -117,7 +128,9 @@ LIVE_PROVIDER_FIELDS = (
     "twilio_verify_service_sid",
 )
 
-SECRET_FIELDS = frozenset({"secret_key", "database_url", "redis_url", "smtp_password", *LIVE_PROVIDER_FIELDS})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "payout_data_key", "database_url", "redis_url", "smtp_password", *LIVE_PROVIDER_FIELDS}
+)
 
 
 def env_name(field: str) -> str:
@@ -165,6 +178,11 @@ def _cross_checks(s: Settings) -> list[str]:
             problems.append(f"{env_name('secret_key')}: production requires a random secret of at least 32 chars")
         if s.launch_date is None:
             problems.append(f"{env_name('launch_date')}: required in production (YYYY-MM-DD)")
+        if not s.payout_data_key or len(s.payout_data_key) < 32 or s.payout_data_key == s.secret_key:
+            problems.append(
+                f"{env_name('payout_data_key')}: production requires a random key of at least 32 chars, "
+                "distinct from the secret key"
+            )
     if s.providers == "live":
         problems.extend(
             f"{env_name(f)}: required with {env_name('providers')}=live"

@@ -87,6 +87,15 @@ class SqlAccountRepository:
             )
         )
 
+    async def staff_ids(self, *, limit: int) -> Sequence[UUID]:
+        rows = await self._session.scalars(
+            select(models.Account.id)
+            .where(models.Account.role.in_(("admin", "finance")), models.Account.status == "active")
+            .order_by(models.Account.id)
+            .limit(limit)
+        )
+        return list(rows)
+
     async def has_live_membership(self, account_id: UUID) -> bool:
         found = await self._session.scalar(
             select(models.Membership.id)

@@ -1,15 +1,34 @@
-"""The audit log on SQL. The table is append-only (database triggers); chains are keyed by entity."""
+"""The audit log on SQL. The table is append-only (database triggers); chains are keyed by entity.
 
-from sqlalchemy import select
+Reading every chain pages by (entity_type, entity_id) with row-value comparisons over the unique index
+(entity_type, entity_id, seq), never OFFSET, so each page costs the same however far the walk has got.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import groupby
+
+from sqlalchemy import ColumnElement, and_, func, literal, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sql import models
-from domain.audit import AuditLink, AuditRecord
+from domain.audit import AuditLink, AuditRecord, ChainHead
+from domain.errors import AuditError, DomainError
+from ports.outbound.audit import ChainKey
 from ports.outbound.errors import ConflictError
+
+_Row = models.AuditRecord
 
 
 def _link(row: models.AuditRecord) -> AuditLink:
+    try:
+        return _decode(row)
+    except (DomainError, ValueError) as exc:  # a row edited behind the triggers' back may not even decode
+        raise AuditError(f"audit_log {row.entity_type}/{row.entity_id} seq {row.seq} is unreadable: {exc}") from exc
+
+
+def _decode(row: models.AuditRecord) -> AuditLink:
     return AuditLink(
         record=AuditRecord(
             entity_type=row.entity_type,
@@ -69,3 +88,54 @@ class SqlAuditLogRepository:
             .order_by(models.AuditRecord.seq)
         )
         return [_link(r) for r in rows]
+
+    async def chains(self, *, after: ChainKey | None, limit: int) -> Sequence[list[AuditLink]]:
+        keys = (
+            select(_Row.entity_type, _Row.entity_id)
+            .where(*_following(after))
+            .group_by(_Row.entity_type, _Row.entity_id)
+            .order_by(_Row.entity_type, _Row.entity_id)
+            .limit(limit)
+            .subquery()
+        )
+        rows = await self._session.scalars(
+            select(_Row)
+            .join(keys, and_(_Row.entity_type == keys.c.entity_type, _Row.entity_id == keys.c.entity_id))
+            .order_by(_Row.entity_type, _Row.entity_id, _Row.seq)
+        )
+        return [[_link(r) for r in chain] for _, chain in groupby(rows, key=lambda r: (r.entity_type, r.entity_id))]
+
+    async def heads(self, *, upto: datetime, after: ChainKey | None, limit: int) -> list[ChainHead]:
+        last = (
+            select(_Row.entity_type, _Row.entity_id, func.max(_Row.seq).label("seq"))
+            .where(_Row.at < upto, *_following(after))
+            .group_by(_Row.entity_type, _Row.entity_id)
+            .order_by(_Row.entity_type, _Row.entity_id)
+            .limit(limit)
+            .subquery()
+        )
+        rows = await self._session.execute(
+            select(_Row.entity_type, _Row.entity_id, _Row.seq, _Row.hash)
+            .join(
+                last,
+                and_(
+                    _Row.entity_type == last.c.entity_type,
+                    _Row.entity_id == last.c.entity_id,
+                    _Row.seq == last.c.seq,
+                ),
+            )
+            .order_by(_Row.entity_type, _Row.entity_id)
+        )
+        return [
+            ChainHead(entity_type=entity_type, entity_id=entity_id, seq=seq, hash=bytes.fromhex(hash_hex))
+            for entity_type, entity_id, seq, hash_hex in rows
+        ]
+
+
+def _following(after: ChainKey | None) -> list[ColumnElement[bool]]:
+    """The keyset condition: chains strictly after `after` in (entity_type, entity_id) order."""
+    return (
+        []
+        if after is None
+        else [tuple_(_Row.entity_type, _Row.entity_id) > tuple_(literal(after[0]), literal(after[1]))]
+    )

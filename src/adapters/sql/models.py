@@ -691,3 +691,235 @@ class NotificationDelivery(UUIDv7Base):
         CheckConstraint("status IN ('pending', 'sending', 'sent', 'skipped', 'failed')", name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
+
+
+# -- payout rounds and payouts (issue 8) --------------------------------------------------------------------------
+
+
+class ProgramState(DefaultBase):
+    """The one program-wide row: the payouts-frozen switch. Every evaluation locks it first, so two evaluations
+    (cron and a staff trigger, or two workers) run one after the other and never select twice."""
+
+    __tablename__ = "program_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    payouts_frozen: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class RoundEvaluation(UUIDv7Base):
+    """Every evaluation, whether or not it opened a round (DOMAIN.md §7: "the evaluation is recorded")."""
+
+    __tablename__ = "round_evaluations"
+
+    evaluated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    triggered_by: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    blockers: Mapped[str] = mapped_column(Text)
+    fund_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    queue_size: Mapped[int] = mapped_column(BigInteger)
+    round_id: Mapped[UUID | None] = mapped_column(ForeignKey("payout_rounds.id", ondelete="RESTRICT"))
+
+
+class PayoutRound(UUIDv7Base):
+    """A one-shot selection, keyed by its evaluation date: the unique key is what makes a second one impossible."""
+
+    __tablename__ = "payout_rounds"
+
+    round_key: Mapped[date] = mapped_column(Date, unique=True)
+    evaluated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    triggered_by: Mapped[str] = mapped_column(String(64))
+    rules_version: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    fund_before_cents: Mapped[int] = mapped_column(BigInteger)
+    reward_cents: Mapped[int] = mapped_column(BigInteger)
+    winners: Mapped[int] = mapped_column(Integer)
+    queue_size: Mapped[int] = mapped_column(BigInteger)
+    evaluated_through: Mapped[int] = mapped_column(BigInteger)
+    """Entries up to this position had their eligibility checked; those behind it are recorded `not_reached`."""
+    digest: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("winners >= 1", name="winners_positive"),
+        CheckConstraint("fund_before_cents >= reward_cents * winners", name="fund_covers_rewards"),
+    )
+
+
+class RoundEntry(DefaultBase):
+    """One queue member as the round saw it, with the secret salt of its Merkle leaf (shown only to that member)."""
+
+    __tablename__ = "round_entries"
+
+    round_id: Mapped[UUID] = mapped_column(ForeignKey("payout_rounds.id", ondelete="RESTRICT"), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    member_number: Mapped[int] = mapped_column(BigInteger)
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id", ondelete="RESTRICT"))
+    tenure_start: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[str] = mapped_column(Text)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+    __table_args__ = (Index("ix_round_entries_membership", "membership_id", "round_id"),)
+
+
+class Payout(UUIDv7AuditBase):
+    """One winner's payout. Status values are `domain.payouts.PayoutStatus`; amounts are frozen at first PROCESSING."""
+
+    __tablename__ = "payouts"
+
+    round_id: Mapped[UUID] = mapped_column(ForeignKey("payout_rounds.id", ondelete="RESTRICT"))
+    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id", ondelete="RESTRICT"))
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[str] = mapped_column(String(24))
+    currency: Mapped[str] = mapped_column(String(3))
+    gross_cents: Mapped[int] = mapped_column(BigInteger)
+    rules_version: Mapped[int] = mapped_column(Integer)
+    selected_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    first_approved_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    hold_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    approval_generation: Mapped[int] = mapped_column(Integer)
+    """Approvals of older generations were cleared by a details change; only the current generation counts."""
+    withholding_cents: Mapped[int | None] = mapped_column(BigInteger)
+    retention_cents: Mapped[int | None] = mapped_column(BigInteger)
+    attempt: Mapped[int] = mapped_column(Integer)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    completed_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    cancel_disqualifying: Mapped[bool | None] = mapped_column(Boolean)
+    cancel_requested_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("round_id", "membership_id", name="uq_payouts_round_membership"),
+        Index(
+            "uq_payouts_one_open_per_membership",
+            "membership_id",
+            unique=True,
+            postgresql_where=text("status <> 'cancelled'"),
+            sqlite_where=text("status <> 'cancelled'"),
+        ),
+        Index("ix_payouts_status", "status", "selected_at"),
+        CheckConstraint(
+            "status IN ('pending_approval', 'approved', 'scheduled', 'processing', 'completed', 'failed', "
+            "'returned', 'cancelled')",
+            name="status_known",
+        ),
+        CheckConstraint("gross_cents > 0", name="gross_positive"),
+        CheckConstraint("attempt >= 0", name="attempt_not_negative"),
+        CheckConstraint("(withholding_cents IS NULL) = (retention_cents IS NULL)", name="amounts_frozen_together"),
+    )
+
+
+class PayoutApproval(UUIDv7Base):
+    """One staff approval; the unique key makes "each approves once" a database fact."""
+
+    __tablename__ = "payout_approvals"
+
+    payout_id: Mapped[UUID] = mapped_column(ForeignKey("payouts.id", ondelete="RESTRICT"))
+    generation: Mapped[int] = mapped_column(Integer)
+    staff_account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    finance: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (UniqueConstraint("payout_id", "generation", "staff_account_id", name="uq_payout_approvals_once"),)
+
+
+class StaffRequest(UUIDv7Base):
+    """The first half of a two-person action (cancel a payout, freeze or unfreeze payouts): at most one open per
+    target, confirmed or withdrawn by someone else."""
+
+    __tablename__ = "staff_requests"
+
+    kind: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    requested_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    resolved_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index(
+            "uq_staff_requests_one_open",
+            "kind",
+            "target_id",
+            unique=True,
+            postgresql_where=text("resolved_at IS NULL"),
+            sqlite_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+
+class PayoutDetails(DefaultBase):
+    """Where a payout goes. Personal data (erasable): the account number is sealed, only its last 4 shown."""
+
+    __tablename__ = "payout_details"
+
+    payout_id: Mapped[UUID] = mapped_column(ForeignKey("payouts.id", ondelete="RESTRICT"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    holder_name: Mapped[str | None] = mapped_column(Text)
+    routing_number: Mapped[str | None] = mapped_column(String(9))
+    account_type: Mapped[str | None] = mapped_column(String(8))
+    account_last4: Mapped[str | None] = mapped_column(String(4))
+    account_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
+    address_verified: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (CheckConstraint("method IN ('ach', 'cheque')", name="method_known"),)
+
+
+class PayoutTaxForm(DefaultBase):
+    """The winner's W-9: the TIN is sealed, only its last 4 shown."""
+
+    __tablename__ = "payout_tax_forms"
+
+    payout_id: Mapped[UUID] = mapped_column(ForeignKey("payouts.id", ondelete="RESTRICT"), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(Text)
+    tin_type: Mapped[str] = mapped_column(String(3))
+    tin_last4: Mapped[str] = mapped_column(String(4))
+    tin_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    address: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    certified: Mapped[bool] = mapped_column(Boolean)
+    signed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (CheckConstraint("tin_type IN ('ssn', 'ein')", name="tin_type_known"),)
+
+
+class PayoutTransfer(UUIDv7Base):
+    """What a rail did with one processing attempt (its file or manual reference): one row per attempt."""
+
+    __tablename__ = "payout_transfers"
+
+    payout_id: Mapped[UUID] = mapped_column(ForeignKey("payouts.id", ondelete="RESTRICT"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    rail: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(255))
+    trace_number: Mapped[str | None] = mapped_column(String(32))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    submitted_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    submitted_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+
+    __table_args__ = (UniqueConstraint("payout_id", "attempt", name="uq_payout_transfers_attempt"),)
+
+
+class WithholdingRemittance(UUIDv7Base):
+    """Backup withholding paid to the IRS (its ledger entry is `withholding:<id>:remitted`)."""
+
+    __tablename__ = "withholding_remittances"
+
+    tax_year: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(128), unique=True)
+    remitted_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    recorded_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)

@@ -28,6 +28,7 @@ from adapters.sql.kyc import SqlKycRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
 from adapters.sql.outbox import SqlOutboxRepository
+from adapters.sql.payouts import SqlPayoutRepository
 from adapters.sql.profiles import SqlProfileRepository, SqlSecurityEventReader
 from adapters.sql.queue import SqlQueueRepository
 from ports.outbound.clock import Clock
@@ -81,6 +82,7 @@ class SqlUnitOfWork:
         self.queue = SqlQueueRepository(self._session)
         self.billing = SqlBillingRepository(self._session, self.queue)
         self.kyc = SqlKycRepository(self._session)
+        self.payouts = SqlPayoutRepository(self._session)
         self.profiles = SqlProfileRepository(self._session)
         self.security_events = SqlSecurityEventReader(self._session)
         self.notification_preferences = SqlNotificationPreferenceRepository(self._session)

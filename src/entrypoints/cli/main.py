@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -212,6 +213,58 @@ def queue_rebuild(settings: Settings) -> None:
     click.echo("rebuilding the position index ...")
     size = _run_use_case(settings, queue_cases.rebuild_index)
     click.echo(f"rebuilt: {size} memberships in the queue")
+
+
+@cli.group()
+def audit() -> None:
+    """Verify the audit hash chains and compute the daily head digest to publish (DOMAIN.md §9)."""
+
+
+@audit.command("verify")
+@with_settings
+def audit_verify(settings: Settings) -> None:
+    """Verify every chain from its first link (reads only; progress on stderr). Exit 1 if any chain is broken."""
+    from domain.errors import AuditError
+    from ports.usecases import audit as audit_cases
+
+    def progress(so_far: audit_cases.AuditVerification) -> None:
+        click.echo(f"checked {so_far.chains} chains, {so_far.links} links; {len(so_far.breaks)} broken", err=True)
+
+    try:
+        result = _run_use_case(settings, lambda deps: audit_cases.verify_audit_chains(deps, on_batch=progress))
+    except AuditError as exc:  # a row so damaged it does not even read as a record
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if result.ok:
+        click.echo(f"{result.chains} chains, {result.links} links: OK")
+        return
+    for broken in result.breaks:
+        click.echo(f"BROKEN {broken.entity_type} {broken.entity_id} at seq {broken.seq}: {broken.kind}")
+    click.echo(f"{result.chains} chains, {result.links} links: {len(result.breaks)} broken", err=True)
+    sys.exit(1)
+
+
+def _yesterday_utc() -> date:
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+@audit.command("head-digest")
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The UTC day whose closing heads to digest, YYYY-MM-DD (default: yesterday).",
+)
+@with_settings
+def audit_head_digest(settings: Settings, day: datetime | None) -> None:
+    """Print the digest over every chain head at the end of DAY (UTC), one line to publish outside the database."""
+    from ports.usecases import audit as audit_cases
+
+    on = day.date() if day else _yesterday_utc()
+    digest = _run_use_case(settings, lambda deps: audit_cases.audit_head_digest(deps, on))
+    click.echo(
+        f"tenure-audit-heads/v1 {digest.day.isoformat()} chains={digest.chain_count} sha256={digest.digest.hex()}"
+    )
 
 
 @cli.command("mailbox")

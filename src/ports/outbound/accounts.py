@@ -42,6 +42,10 @@ class AccountRepository(Protocol):
 
     async def has_live_membership(self, account_id: UUID) -> bool: ...
 
+    async def staff_ids(self, *, limit: int) -> Sequence[UUID]:
+        """Active staff accounts (admin, finance): who a staff alert goes to."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthSession:

@@ -1,8 +1,13 @@
 """The audit log: one hash chain per entity (DOMAIN.md §9). Personal data never goes in it."""
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from domain.audit import AuditLink
+from domain.audit import AuditLink, ChainHead
+
+ChainKey = tuple[str, str]
+"""(entity type, entity id): the key of one chain, and the keyset cursor when reading every chain."""
 
 
 class AuditLogRepository(Protocol):
@@ -15,3 +20,16 @@ class AuditLogRepository(Protocol):
         ...
 
     async def chain(self, entity_type: str, entity_id: str) -> list[AuditLink]: ...
+
+    async def chains(self, *, after: ChainKey | None, limit: int) -> Sequence[list[AuditLink]]:
+        """Up to `limit` whole chains whose key follows `after`, in key order, each in seq order.
+
+        Keyset-paged so verifying millions of links holds only one page of chains in memory at a time.
+        A stored row that no longer reads as an audit record raises `AuditError` naming its entity and seq.
+        """
+        ...
+
+    async def heads(self, *, upto: datetime, after: ChainKey | None, limit: int) -> list[ChainHead]:
+        """The head of up to `limit` chains (key after `after`, in key order) as of `upto`: each chain's
+        last link recorded before `upto`. Chains that only began at or after `upto` are left out."""
+        ...

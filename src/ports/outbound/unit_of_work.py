@@ -22,6 +22,7 @@ from ports.outbound.kyc_records import KycRepository
 from ports.outbound.ledger import LedgerRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
 from ports.outbound.outbox import OutboxRepository
+from ports.outbound.payouts import PayoutRepository
 from ports.outbound.profiles import ProfileRepository, SecurityEventReader
 from ports.outbound.queue import QueueRepository
 
@@ -62,6 +63,9 @@ class UnitOfWork(Protocol):
 
     @property
     def queue(self) -> QueueRepository: ...
+
+    @property
+    def payouts(self) -> PayoutRepository: ...
 
     @property
     def profiles(self) -> ProfileRepository: ...

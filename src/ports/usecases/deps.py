@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 from domain.one_time_codes import CodePolicy
 from domain.passwords import PasswordPolicy
+from domain.payouts import DEFAULT_POLICY, PayoutPolicy
 from domain.rules import ProgramRules, RulesHistory
 from domain.sessions import SessionPolicy
 from ports.outbound.clock import Clock
@@ -14,6 +15,7 @@ from ports.outbound.health import HealthProbe
 from ports.outbound.kyc import IdentityVerifier, KycEventDecoder
 from ports.outbound.outbox import OutboxMessage
 from ports.outbound.payments import PaymentEventDecoder, PaymentGateway
+from ports.outbound.payout_rail import PayoutRail
 from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.security import CommonPasswords, PasswordHasher, RandomSource, SecretBox
 from ports.outbound.tasks import TaskQueue
@@ -49,6 +51,17 @@ class BillingConfig:
     """Where the provider sends the member back after checkout or the billing portal."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PayoutServices:
+    """What payouts need besides the unit of work: the box that seals bank and tax numbers (its own key from
+    settings), randomness for snapshot salts, and the rails money can leave by."""
+
+    box: SecretBox
+    random: RandomSource
+    rails: Mapping[str, PayoutRail] = field(default_factory=dict)
+    policy: PayoutPolicy = DEFAULT_POLICY
+
+
 def _default_rules() -> RulesHistory:
     return RulesHistory.of(ProgramRules())
 
@@ -69,6 +82,7 @@ class Deps:
     billing: BillingConfig = field(default_factory=BillingConfig)
     kyc: IdentityVerifier | None = None
     kyc_events: KycEventDecoder | None = None
+    payouts: PayoutServices | None = None
     identity_key: bytes = b""
     """The key of the identity fingerprint (keyed HMAC, DOMAIN.md §10), from settings."""
     new_id: Callable[[], UUID] = uuid4

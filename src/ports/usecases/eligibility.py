@@ -12,6 +12,7 @@ from uuid import UUID
 
 from domain.eligibility import (
     EligibilityFacts,
+    ProgramDecision,
     RankedEligibility,
     Reason,
     blocked_near_payout,
@@ -29,6 +30,7 @@ from domain.ledger import Account
 from domain.membership import WINNER_STATES, MembershipState
 from domain.money import Money
 from domain.queue import QueueKey
+from domain.rules import ProgramRules
 from ports.outbound.tasks import Payload
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import Principal, require_staff
@@ -60,6 +62,16 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.MIN_TENURE_NOT_MET: "your tenure is below the minimum",
 }
 """What a member is told blocks them (§6: "told what blocks them")."""
+
+
+async def program_decision(uow: UnitOfWork, *, now: datetime, rules: ProgramRules, frozen: bool) -> ProgramDecision:
+    """§7's preconditions read in the caller's transaction (shared by the evaluation and the staff dry run)."""
+    fund = await uow.ledger.balance(Account.FUND, rules.reward.currency)
+    backlog = bool(await uow.inbox.pending(PROVIDER, received_before=now - INBOX_BACKLOG_AFTER, limit=1))
+    reconciled = await uow.billing.last_reconciliation(RECONCILE_KIND)
+    return payouts_possible(
+        at=now, rules=rules, fund=fund, frozen=frozen, inbox_backlog=backlog, last_reconciliation_at=reconciled
+    )
 
 
 async def facts_of(uow: UnitOfWork, account_id: UUID, now: datetime) -> EligibilityFacts:
@@ -119,16 +131,7 @@ async def program_status(deps: Deps, staff: Principal) -> ProgramStatus:
     rules = deps.rules.in_force(now)
     async with deps.uow() as uow:
         fund = await uow.ledger.balance(Account.FUND, rules.reward.currency)
-        backlog = bool(await uow.inbox.pending(PROVIDER, received_before=now - INBOX_BACKLOG_AFTER, limit=1))
-        reconciled = await uow.billing.last_reconciliation(RECONCILE_KIND)
-        decision = payouts_possible(
-            at=now,
-            rules=rules,
-            fund=fund,
-            frozen=False,  # the two-person freeze switch arrives with payout rounds (issue 8)
-            inbox_backlog=backlog,
-            last_reconciliation_at=reconciled,
-        )
+        decision = await program_decision(uow, now=now, rules=rules, frozen=await uow.payouts.frozen())
         wanted = max(1, max(fund, rules.payout_threshold) // rules.reward)
         selected: list[DryRunEntry] = []
         skipped: list[DryRunEntry] = []

@@ -79,6 +79,18 @@ TEMPLATES: Mapping[str, tuple[str, str]] = {
         "You are at position {position} in the queue and the fund is close to the next payout, but a payout is "
         "blocked because {blockedBy}. Sign in to Tenure to see how to fix it.",
     ),
+    "round.opened": (
+        "A payout round opened",
+        "The round of {roundKey} selected {winnerCount} winner(s); their payouts await approval.",
+    ),
+    "round.not_opened": (
+        "No payout round today",
+        "Payouts were possible on {day}, but no member was eligible ({reason}); no round was created.",
+    ),
+    "payout.unclaimed_due": (
+        "A payout reached its details deadline",
+        "Payout {payoutId} still has no payment details at its deadline; two staff must cancel it as unclaimed.",
+    ),
     "payout.selected": (
         "You have been selected for a Tenure payout",
         "Congratulations: you have been selected for a payout. Sign in to Tenure for the next steps.",

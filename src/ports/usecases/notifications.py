@@ -48,6 +48,13 @@ MEMBER_EVENT_NAMES: tuple[str, ...] = tuple(
 )
 """Every event addressed to a member (staff notices such as `round.opened` have no member recipient)."""
 
+STAFF_EVENT_NAMES: tuple[str, ...] = tuple(
+    sorted(name for name, cls in EVENT_TYPES.items() if not issubclass(cls, MemberEvent))
+)
+"""Staff alerts: they go to every active staff account's in-app feed (and its email)."""
+STAFF_ALERT_LIMIT = 200
+"""Staff accounts one alert reaches (a real team is far smaller)."""
+
 FEED_MAX_LIMIT = 100
 FEED_DEFAULT_LIMIT = 20
 
@@ -163,6 +170,20 @@ async def deliver_notification(deps: Deps, payload: Payload) -> str:
         )
         await uow.commit()
     return str(status)
+
+
+async def on_staff_event(deps: Deps, message: OutboxMessage) -> None:
+    """Outbox handler: a staff alert goes to every active staff account, in-app and by email."""
+    async with deps.uow() as uow:
+        staff = await uow.accounts.staff_ids(limit=STAFF_ALERT_LIMIT)
+    for account_id in staff:
+        for channel in (Channel.IN_APP, Channel.EMAIL):
+            payload: dict[str, Any] = {
+                "eventId": str(message.id),
+                "accountId": str(account_id),
+                "channel": channel.value,
+            }
+            await deps.tasks.enqueue(DELIVER_TASK, payload, key=delivery_key(payload))
 
 
 # The in-app feed ---------------------------------------------------------------------------------------------

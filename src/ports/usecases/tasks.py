@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from ports.outbound.tasks import Payload
-from ports.usecases import eligibility, kyc
+from ports.usecases import eligibility, kyc, payout_jobs, rounds
 from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
 from ports.usecases.auth import CODE_ISSUED_EVENT
 from ports.usecases.billing_commands import HANDLERS as BILLING_COMMANDS
@@ -19,9 +19,11 @@ from ports.usecases.deps import Deps, EventHandler
 from ports.usecases.notifications import (
     DELIVER_TASK,
     MEMBER_EVENT_NAMES,
+    STAFF_EVENT_NAMES,
     deliver_notification,
     delivery_key,
     on_member_event,
+    on_staff_event,
 )
 from ports.usecases.outbox import dispatch_outbox
 from ports.usecases.payment_events import (
@@ -216,6 +218,39 @@ TASKS: TaskTable = task_table(
             cron="0 16 * * *",
             coalesce=True,
         ),
+        TaskSpec(
+            name=rounds.EVALUATE_TASK,
+            handler=rounds.run_evaluation,
+            timeout=timedelta(minutes=30),
+            max_attempts=5,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=15),
+            key=_constant(rounds.EVALUATE_TASK),
+            cron="30 0 * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=payout_jobs.REMIND_TASK,
+            handler=payout_jobs.remind,
+            timeout=timedelta(minutes=10),
+            max_attempts=3,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=10),
+            key=_constant(payout_jobs.REMIND_TASK),
+            cron="0 17 * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=payout_jobs.END_TASK,
+            handler=payout_jobs.end_winners,
+            timeout=timedelta(minutes=10),
+            max_attempts=3,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=10),
+            key=_constant(payout_jobs.END_TASK),
+            cron="30 1 * * *",
+            coalesce=True,
+        ),
     ]
 )
 """Every production task. Later features add their rows here, never elsewhere."""
@@ -224,6 +259,7 @@ TASKS: TaskTable = task_table(
 EVENT_HANDLERS: Mapping[str, tuple[EventHandler, ...]] = {
     CODE_ISSUED_EVENT: (on_code_issued,),
     **dict.fromkeys(MEMBER_EVENT_NAMES, (on_member_event,)),
+    **dict.fromkeys(STAFF_EVENT_NAMES, (on_staff_event,)),
     **BILLING_COMMANDS,
 }
 """Which use cases react to which dispatched domain events."""

@@ -67,8 +67,9 @@ settings_st = st.builds(
 
 def test_every_event_of_domain_11_has_a_type() -> None:
     assert set(EVENT_TYPES) >= SPEC_EVENTS
-    # The only addition is the details-change notice that §8 requires on every channel.
-    assert set(EVENT_TYPES) - SPEC_EVENTS == {"payout.details_changed"}
+    # Additions: the details-change notice §8 requires on every channel, and the staff alerts §7 and §8 imply
+    # (no round although payouts were possible; a payout at its unclaimed deadline).
+    assert set(EVENT_TYPES) - SPEC_EVENTS == {"payout.details_changed", "round.not_opened", "payout.unclaimed_due"}
 
 
 def test_event_names_are_stable_class_constants_and_events_are_frozen() -> None:

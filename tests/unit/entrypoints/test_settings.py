@@ -9,6 +9,7 @@ PRODUCTION = {
     "TENURE_DATABASE_URL": "postgresql+asyncpg://tenure@db/tenure",
     "TENURE_REDIS_URL": "redis://cache:6379/0",
     "TENURE_SECRET_KEY": "x" * 48,
+    "TENURE_PAYOUT_DATA_KEY": "p" * 48,
     "TENURE_LAUNCH_DATE": "2026-03-01",
     "TENURE_STRIPE_SECRET_KEY": "sk_live_x",
     "TENURE_STRIPE_WEBHOOK_SECRET": "whsec_x",
@@ -56,6 +57,7 @@ def test_a_complete_production_configuration_loads() -> None:
         ({"TENURE_LAUNCH_DATE": "tomorrow"}, "TENURE_LAUNCH_DATE"),
         ({"TENURE_DATABSE_URL": "typo"}, "TENURE_DATABSE_URL: unknown setting"),
         ({"TENURE_ENV": "staging"}, "TENURE_ENV"),
+        ({**PRODUCTION, "TENURE_PAYOUT_DATA_KEY": "x" * 48}, "TENURE_PAYOUT_DATA_KEY"),
     ],
 )
 def test_a_bad_variable_is_named_in_the_error(environ: dict[str, str], named: str) -> None:

@@ -4,7 +4,14 @@ from datetime import timedelta
 
 from domain.events import EVENT_TYPES, MemberEvent
 from ports.usecases.notification_templates import GENERIC, TEMPLATES, render
-from ports.usecases.notifications import DELIVER_TASK, MEMBER_EVENT_NAMES, delivery_key, on_member_event
+from ports.usecases.notifications import (
+    DELIVER_TASK,
+    MEMBER_EVENT_NAMES,
+    STAFF_EVENT_NAMES,
+    delivery_key,
+    on_member_event,
+    on_staff_event,
+)
 from ports.usecases.tasks import EVENT_HANDLERS, TASKS
 
 
@@ -14,7 +21,15 @@ def test_every_member_event_has_a_template_and_a_handler() -> None:
     assert members <= TEMPLATES.keys()
     for name in members:
         assert on_member_event in EVENT_HANDLERS[name]
-    assert "round.opened" not in EVENT_HANDLERS, "staff notices have no member recipient"
+    assert on_member_event not in EVENT_HANDLERS["round.opened"], "staff notices have no member recipient"
+
+
+def test_every_staff_alert_has_a_template_and_goes_to_staff() -> None:
+    staff = {name for name, cls in EVENT_TYPES.items() if not issubclass(cls, MemberEvent)}
+    assert set(STAFF_EVENT_NAMES) == staff == {"round.opened", "round.not_opened", "payout.unclaimed_due"}
+    assert staff <= TEMPLATES.keys()
+    for name in staff:
+        assert EVENT_HANDLERS[name] == (on_staff_event,)
 
 
 def test_the_delivery_task_is_explicit() -> None:

@@ -42,6 +42,9 @@ SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
     "kyc.refetch_pending": {},
     "kyc.remind": {},
     "eligibility.tell_blocked": {},
+    "payout.evaluate": {},
+    "payout.remind": {},
+    "payout.end_winners": {},
 }
 """One realistic payload per production task: a new task must add its own here."""
 

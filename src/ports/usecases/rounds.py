@@ -1,0 +1,370 @@
+"""Payout rounds (DOMAIN.md §7): the daily evaluation, its staff trigger, published roots and inclusion proofs.
+
+One evaluation runs at a time: it locks the program row first, and a round's date is a unique key, so however
+many workers or staff trigger it, a day gets at most one round. Selection, the salted snapshot, WON, the billing
+pause, the payouts and the committed rewards go in one transaction: all of it happens or none does.
+
+The snapshot holds the whole queue. Eligibility is checked, in queue order, until the fund's worth of eligible
+members is found; entries behind that point are recorded `not_reached` (D115): a round never needed their
+eligibility, and checking a million members would hold the lock for minutes.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+from domain.eligibility import eligibility
+from domain.events import PayoutSelected, RoundNotOpened, RoundOpened
+from domain.ledger import Account, reward_committed
+from domain.membership import MembershipEvent, MembershipState
+from domain.merkle import SALT_BYTES, InclusionProof
+from domain.money import Money
+from domain.payouts import new_payout
+from domain.rounds import NoRound, Snapshot, SnapshotEntry, round_key, select_round, verify_entry
+from domain.rules import ProgramRules
+from ports.outbound.errors import ConflictError
+from ports.outbound.payouts import EvaluationRecord, RoundRecord, StoredEntry
+from ports.outbound.tasks import Payload
+from ports.outbound.unit_of_work import UnitOfWork
+from ports.usecases import billing_sync
+from ports.usecases.audit import record_audit
+from ports.usecases.auth import Principal, require_staff
+from ports.usecases.deps import Deps, PayoutServices
+from ports.usecases.eligibility import facts_of, program_decision
+from ports.usecases.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+EVALUATE_TASK = "payout.evaluate"
+CRON_ACTOR = "cron"
+NOT_REACHED = "not_reached"
+"""Reason recorded for entries behind the last one a round needed to check (D115)."""
+PAGE = 1_000
+
+
+def payout_services(deps: Deps) -> PayoutServices:
+    if deps.payouts is None:
+        raise RuntimeError("payout services are not configured")
+    return deps.payouts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluationResult:
+    day: date
+    outcome: str
+    """``round_opened``, ``round_exists``, ``no_eligible_member`` or the first program blocker."""
+    blockers: tuple[str, ...]
+    fund: Money
+    winners: tuple[UUID, ...] = ()
+    """The new payouts, in queue order."""
+
+
+async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
+    """Run §7's evaluation for today (UTC). Safe to run any number of times, concurrently: one round a day."""
+    now = deps.clock.now()
+    rules = deps.rules.in_force(now)
+    day = round_key(now)
+    async with deps.uow() as uow:
+        frozen = await uow.payouts.lock_program()
+        fund = await uow.ledger.balance(Account.FUND, rules.reward.currency)
+        size = await uow.queue.size()
+
+        async def finish(outcome: str, blockers: tuple[str, ...], round_id: UUID | None = None) -> EvaluationResult:
+            await uow.payouts.add_evaluation(
+                EvaluationRecord(
+                    id=deps.new_id(),
+                    evaluated_at=now,
+                    triggered_by=triggered_by,
+                    outcome=outcome,
+                    blockers=blockers,
+                    fund=fund,
+                    queue_size=size,
+                    round_id=round_id,
+                )
+            )
+            return EvaluationResult(day=day, outcome=outcome, blockers=blockers, fund=fund)
+
+        if await uow.payouts.round_by_key(day) is not None:
+            result = await finish("round_exists", ())
+            await uow.commit()
+            return result
+        decision = await program_decision(uow, now=now, rules=rules, frozen=frozen)
+        if not decision.ok:
+            blockers = tuple(b.value for b in decision.reasons)
+            result = await finish(blockers[0], blockers)
+            await uow.commit()
+            return result
+
+        entries, through = await _snapshot(uow, deps, now=now, rules=rules, wanted=fund // rules.reward)
+        salts = {stored.entry.member_number: stored.salt for stored in entries}
+        for stored in entries:
+            assert len(stored.salt) == SALT_BYTES
+        snapshot = Snapshot(round_key=day, entries=tuple(stored.entry for stored in entries))
+        selected = select_round(snapshot=snapshot, fund=fund, rules=rules, salts=salts)
+        if isinstance(selected, NoRound):
+            result = await finish(selected.reason.value, (selected.reason.value,))
+            uow.record(
+                event_name=RoundNotOpened.name,
+                aggregate_type="round",
+                aggregate_id=day.isoformat(),
+                payload={"day": day.isoformat(), "reason": selected.reason.value},
+            )
+            logger.warning("payouts were possible on %s but nobody was eligible: no round", day)
+            await uow.commit()
+            return result
+
+        by_number = {stored.entry.member_number: stored for stored in entries}
+        round_id = deps.new_id()
+        await uow.payouts.add_round(
+            RoundRecord(
+                id=round_id,
+                round_key=day,
+                evaluated_at=now,
+                triggered_by=triggered_by,
+                rules_version=rules.version,
+                fund_before=fund,
+                reward=rules.reward,
+                winners=len(selected.winners),
+                queue_size=len(entries),
+                evaluated_through=through,
+                digest=selected.digest,
+            ),
+            entries,
+        )
+        payout_ids: list[UUID] = []
+        for winner in selected.winners:
+            payout_ids.append(
+                await _make_winner(
+                    uow, deps, by_number[winner.member_number].membership_id, day=day, now=now, rules=rules
+                )
+            )
+        await record_audit(
+            uow,
+            entity_type="round",
+            entity_id=day.isoformat(),
+            actor=triggered_by,
+            action="round_opened",
+            at=now,
+            after={
+                "round_id": str(round_id),
+                "digest": selected.digest.hex(),
+                "winners": len(payout_ids),
+                "skipped": len(selected.skipped),
+                "fund_before_cents": fund.cents,
+                "committed_cents": selected.committed.cents,
+                "queue_size": len(entries),
+            },
+        )
+        uow.record(
+            event_name=RoundOpened.name,
+            aggregate_type="round",
+            aggregate_id=day.isoformat(),
+            payload={"roundKey": day.isoformat(), "winnerCount": len(payout_ids)},
+        )
+        await finish("round_opened", (), round_id)
+        await uow.commit()
+    return EvaluationResult(day=day, outcome="round_opened", blockers=(), fund=fund, winners=tuple(payout_ids))
+
+
+async def _snapshot(
+    uow: UnitOfWork, deps: Deps, *, now: datetime, rules: ProgramRules, wanted: int
+) -> tuple[list[StoredEntry], int]:
+    """The whole queue in order, eligibility checked until ``wanted`` eligible members are found; returns the
+    entries and the last position checked."""
+    random = payout_services(deps).random
+    entries: list[StoredEntry] = []
+    found = through = 0
+    after = None
+    while True:
+        rows = await uow.queue.page(limit=PAGE, after=after)
+        if not rows:
+            return entries, through
+        for row in rows:
+            reasons: tuple[str, ...] = (NOT_REACHED,)
+            if found < wanted:
+                result = eligibility(await facts_of(uow, row.account_id, now), rules, now)
+                reasons = tuple(reason.value for reason in result.reasons)
+                found += result.ok
+                through = row.position
+            entries.append(
+                StoredEntry(
+                    entry=SnapshotEntry(
+                        position=row.position,
+                        member_number=row.key.member_number,
+                        tenure_start=row.key.tenure_start,
+                        eligible=not reasons,
+                        reasons=reasons,
+                    ),
+                    membership_id=row.membership_id,
+                    salt=random.bytes(SALT_BYTES),
+                )
+            )
+        after = rows[-1].key
+
+
+async def _make_winner(
+    uow: UnitOfWork, deps: Deps, membership_id: UUID, *, day: date, now: datetime, rules: ProgramRules
+) -> UUID:
+    """WON, billing paused, a payout awaiting approval and its reward committed, for one selected membership.
+
+    The membership row is locked and re-read: if it left good standing since the snapshot was read, the whole
+    evaluation is refused (`ConflictError`, the job retries) rather than selecting from a stale queue.
+    """
+    membership = await uow.billing.get_membership(membership_id, for_update=True)
+    if membership is None or membership.status is not MembershipState.ACTIVE or membership.cancel_effective_at:
+        raise ConflictError("a selected membership changed during the evaluation; evaluate again")
+    payout_id = deps.new_id()
+    payout = new_payout(
+        payout_id=str(payout_id),
+        membership_id=str(membership.id),
+        winner_person_id=str(membership.account_id),
+        round_key=day,
+        selected_at=now,
+        rules=rules,
+    )
+    await uow.payouts.add(payout)
+    await uow.ledger.post(reward_committed(payout_id=str(payout_id), gross=payout.gross, at=now))
+    won = await billing_sync.change_state(
+        uow, membership, MembershipEvent.WIN, at=now, actor="round", reason=day.isoformat(), billing_paused_at=now
+    )
+    if won.provider_subscription_id:
+        billing_sync.command(
+            uow, billing_sync.COLLECTION_PAUSE_REQUESTED, won, subscriptionId=won.provider_subscription_id, pause=True
+        )
+    await record_audit(
+        uow,
+        entity_type="payout",
+        entity_id=str(payout_id),
+        actor="round",
+        action="selected",
+        at=now,
+        after={
+            "status": payout.status.value,
+            "membership_id": str(membership.id),
+            "round": day.isoformat(),
+            "gross_cents": payout.gross.cents,
+            "rules_version": payout.rules_version,
+        },
+    )
+    billing_sync.notify(
+        uow,
+        PayoutSelected.name,
+        won,
+        payoutId=str(payout_id),
+        roundKey=day.isoformat(),
+        grossCents=payout.gross.cents,
+    )
+    return payout_id
+
+
+async def run_evaluation(deps: Deps, payload: Payload) -> str:
+    """Cron job (00:30 UTC)."""
+    del payload
+    return (await evaluate(deps, triggered_by=CRON_ACTOR)).outcome
+
+
+async def trigger_evaluation(deps: Deps, staff: Principal) -> EvaluationResult:
+    """Staff run today's evaluation now (the same one as the cron job; audited by its evaluation record)."""
+    require_staff(staff)
+    return await evaluate(deps, triggered_by=f"staff:{staff.account_id}")
+
+
+# -- transparency ------------------------------------------------------------------------------------------------
+
+
+async def published_rounds(deps: Deps, *, before: date | None, limit: int) -> list[RoundRecord]:
+    """Rounds with their published roots, newest first (public: a root reveals nothing about anyone)."""
+    async with deps.uow() as uow:
+        return list(await uow.payouts.rounds(before=before, limit=limit))
+
+
+async def published_round(deps: Deps, key: date) -> RoundRecord:
+    async with deps.uow() as uow:
+        found = await uow.payouts.round_by_key(key)
+    if found is None:
+        raise NotFound("no round on that date")
+    return found
+
+
+async def _all_entries(uow: UnitOfWork, round_id: UUID) -> list[StoredEntry]:
+    entries: list[StoredEntry] = []
+    while batch := await uow.payouts.round_entries(
+        round_id, after_position=entries[-1].entry.position if entries else 0, limit=10 * PAGE
+    ):
+        entries.extend(batch)
+    return entries
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MyEntry:
+    """A member's own entry of a round, with the salt and the proof that it is under the published root."""
+
+    round: RoundRecord
+    entry: SnapshotEntry
+    salt: bytes
+    proof: InclusionProof
+
+
+async def my_round_entry(deps: Deps, principal: Principal, key: date) -> MyEntry:
+    """My entry in a round's snapshot and its inclusion proof; 404 when I was not in that round's queue."""
+    async with deps.uow() as uow:
+        found = await uow.payouts.round_by_key(key)
+        mine = None
+        if found is not None:
+            for membership in await uow.billing.memberships_of(principal.account_id):
+                mine = await uow.payouts.round_entry(found.id, membership.id)
+                if mine is not None:
+                    break
+        if found is None or mine is None:
+            raise NotFound("you have no entry in that round")
+        entries = await _all_entries(uow, found.id)
+    snapshot = Snapshot(round_key=key, entries=tuple(stored.entry for stored in entries))
+    salts = {stored.entry.member_number: stored.salt for stored in entries}
+    proof = snapshot.proof_for(mine.entry.member_number, salts)
+    return MyEntry(round=found, entry=mine.entry, salt=mine.salt, proof=proof)
+
+
+async def check_entry(deps: Deps, key: date, *, entry: SnapshotEntry, salt: bytes, proof: InclusionProof) -> bool:
+    """Does this (entry, salt, proof) belong under the round's published root? Anyone may ask."""
+    published = await published_round(deps, key)
+    return verify_entry(digest=published.digest, entry=entry, salt=salt, proof=proof)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundCheck:
+    round_key: date
+    entries: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def verify_round(deps: Deps, key: date) -> RoundCheck:
+    """Operator check of a stored round: the snapshot is well-formed and hashes to its published root, and the
+    round's payouts are exactly its first eligible entries (nobody picked by hand, nobody passed over)."""
+    async with deps.uow() as uow:
+        found = await uow.payouts.round_by_key(key)
+        if found is None:
+            raise NotFound("no round on that date")
+        entries = await _all_entries(uow, found.id)
+        payouts = await uow.payouts.of_round(key)
+    problems: list[str] = []
+    snapshot = Snapshot(round_key=key, entries=tuple(stored.entry for stored in entries))
+    salts = {stored.entry.member_number: stored.salt for stored in entries}
+    if snapshot.digest(salts) != found.digest:
+        problems.append("the snapshot does not hash to the published root")
+    first_eligible = {stored.membership_id for stored in entries if stored.entry.eligible}
+    expected = [stored.membership_id for stored in entries if stored.entry.eligible][: found.winners]
+    paid = sorted(UUID(p.membership_id) for p in payouts)
+    if sorted(expected) != paid:
+        problems.append("the round's payouts are not its first eligible entries")
+    if len(first_eligible) < found.winners:
+        problems.append("fewer eligible entries than winners")
+    if any(e.entry.position > found.evaluated_through and e.entry.reasons != (NOT_REACHED,) for e in entries):
+        problems.append("an entry behind the evaluated part has a verdict")
+    if found.fund_before < found.reward * found.winners:
+        problems.append("the rewards exceed the fund at selection")
+    return RoundCheck(round_key=key, entries=len(entries), problems=tuple(problems))
