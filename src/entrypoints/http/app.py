@@ -22,10 +22,12 @@ from entrypoints.http.dashboard import DashboardController, EligibilityControlle
 from entrypoints.http.health import HealthController
 from entrypoints.http.kyc import KycController, KycReviewController
 from entrypoints.http.notifications import NotificationController
+from entrypoints.http.payouts import MyPayoutController, PayoutAdminController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.profiles import ProfileController
 from entrypoints.http.queue import MyQueueController, public_queue_router
 from entrypoints.http.request_id import add_request_id_header, bind_request_context
+from entrypoints.http.rounds import MyRoundEntryController
 from entrypoints.http.sandbox import SANDBOX_STATE_KEY, create_sandbox_router
 from entrypoints.http.sandbox_kyc import SANDBOX_KYC_STATE_KEY, create_sandbox_kyc_router
 from entrypoints.http.security_headers import security_headers
@@ -88,6 +90,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             KycReviewController,
             BusinessRulesController,
             MyQueueController,
+            MyRoundEntryController,
+            MyPayoutController,
+            PayoutAdminController,
             public_queue_router(),
             DashboardController,
             EligibilityController,

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from domain.queue import CAUSE_TEXT, PositionChange
+from entrypoints.http.rounds import PublicRoundsController
 from entrypoints.http.schemas import MoneyOut, Problem, money_out
 from ports.usecases import queue
 from ports.usecases.auth import Principal
@@ -198,6 +199,6 @@ def public_queue_router() -> Router:
     """The public routes behind their own per-address rate limit."""
     return Router(
         path="/api/queue",
-        route_handlers=[PublicQueueController],
+        route_handlers=[PublicQueueController, PublicRoundsController],
         middleware=[RateLimitConfig(rate_limit=PUBLIC_RATE).middleware],  # type: ignore[arg-type]
     )

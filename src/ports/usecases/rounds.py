@@ -368,3 +368,10 @@ async def verify_round(deps: Deps, key: date) -> RoundCheck:
     if found.fund_before < found.reward * found.winners:
         problems.append("the rewards exceed the fund at selection")
     return RoundCheck(round_key=key, entries=len(entries), problems=tuple(problems))
+
+
+async def evaluations(deps: Deps, staff: Principal, *, limit: int) -> list[EvaluationRecord]:
+    """The latest evaluations, whatever their outcome (staff: why was there no round today?)."""
+    require_staff(staff)
+    async with deps.uow() as uow:
+        return list(await uow.payouts.evaluations(limit=limit))
