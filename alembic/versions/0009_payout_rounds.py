@@ -21,6 +21,17 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+APPEND_ONLY_TABLES = (
+    "payout_rounds",
+    "round_entries",
+    "round_evaluations",
+    "payout_approvals",
+    "payout_transfers",
+    "withholding_remittances",
+)
+"""A round, its snapshot and every evaluation, approval, transfer and remittance are facts: never edited or removed
+(the function `refuse_append_only_change` comes from revision 0001)."""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -305,9 +316,38 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_transfers")),
         sa.UniqueConstraint("payout_id", "attempt", name="uq_payout_transfers_attempt"),
     )
+    _append_only(create=True)
+
+
+def _append_only(create: bool) -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for table in APPEND_ONLY_TABLES:
+        if sqlite:
+            for operation in ("UPDATE", "DELETE"):
+                name = f"{table}_no_{operation.lower()}"
+                op.execute(
+                    f"CREATE TRIGGER {name} BEFORE {operation} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END"
+                    if create
+                    else f"DROP TRIGGER {name}"
+                )
+            continue
+        if create:
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_append_only_change()"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION refuse_append_only_change()"
+            )
+        else:
+            op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
 
 
 def downgrade() -> None:
+    _append_only(create=False)
     op.drop_table("payout_transfers")
     op.drop_table("payout_tax_forms")
     op.drop_table("payout_details")

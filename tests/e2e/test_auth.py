@@ -200,6 +200,7 @@ async def test_every_unsafe_route_refuses_a_cross_site_request_without_the_csrf_
     async with open_client(app, csrf=False) as client:
         for method, path in unsafe:
             concrete = re.sub(r"\{[^}:]+:uuid\}", str(uuid.uuid4()), path)
+            concrete = re.sub(r"\{[^}:]+:date\}", "2026-01-01", concrete)
             response = await client.request(
                 method, concrete, json={}, headers={"origin": "https://evil.example", "sec-fetch-site": "cross-site"}
             )

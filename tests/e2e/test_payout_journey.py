@@ -4,8 +4,11 @@ unverified #1 skipped with its reason), staff approve, the winners give details,
 the NACHA file rail and completes it; ledger, fund, statuses, notices and audit are as DOMAIN.md says; the 1099
 export lists both; an ACH return is retried to completion with a balanced ledger."""
 
+import logging
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from adapters.rails.nacha import read_entries
 from domain.ledger import Account
@@ -26,7 +29,7 @@ from tests.e2e.payout_env import (
 BANK = {"holderName": "Ada Lovelace", "routingNumber": "011000015", "accountNumber": "000123456789"}
 W9 = {
     "legalName": "Ada Lovelace",
-    "tin": "123-45-6789",
+    "tin": "219-09-9999",
     "tinType": "ssn",
     "address": {"line1": "1 Main St", "city": "Springfield", "region": "IL", "postalCode": "62701", "country": "US"},
     "certified": True,
@@ -51,8 +54,9 @@ async def events(world: BillingWorld, name: str) -> list[str]:
 
 
 async def test_a_round_from_selection_to_completion_with_a_returned_transfer_retried(
-    test_settings: Settings,
+    test_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with (
         payout_world(test_settings) as world,
         world.http() as ca,
@@ -181,8 +185,8 @@ async def test_a_round_from_selection_to_completion_with_a_returned_transfer_ret
         assert set(by_account) == {str(b.account_id), str(c.account_id)}
         assert by_account[str(b.account_id)][10:12] == ["100000.00", "0.00"]
         assert by_account[str(c.account_id)][10:12] == ["100000.00", "24000.00"]
-        assert "123456789" not in csv.text
-        assert "***-**-6789" in csv.text
+        assert "219099999" not in csv.text
+        assert "***-**-9999" in csv.text
         remitted = await ok(
             await payer.client.post(
                 "/api/payout/tax/remittances",
@@ -237,3 +241,6 @@ async def test_a_round_from_selection_to_completion_with_a_returned_transfer_ret
         ]
         for link in chain:
             assert "000123456789" not in str(link.record.after)
+    # RELIABILITY 24: bank numbers and tax ids never reach a log line (nor an answer, checked above).
+    for secret in ("000123456789", "219099999", "219-09-9999"):
+        assert secret not in caplog.text

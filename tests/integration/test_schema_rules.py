@@ -168,3 +168,55 @@ async def test_money_columns_refuse_impossible_amounts(session: AsyncSession) ->
     )
     with pytest.raises(IntegrityError, match="amount_not_negative"):
         await session.flush()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE round_entries SET eligible = NOT eligible",
+        "DELETE FROM round_entries",
+        "UPDATE payout_rounds SET digest = repeat('0', 64)",
+        "DELETE FROM payout_rounds",
+        "TRUNCATE round_evaluations",
+    ],
+)
+async def test_a_round_and_its_snapshot_cannot_be_edited(engine: AsyncEngine, statement: str) -> None:
+    async with session_factory(engine)() as session:
+        account_id = await make_account(session)
+        member = membership(account_id, "WON", await next_member_number(session))  # outside the queue
+        session.add(member)
+        await session.flush()
+        round_id = uuid.uuid4()
+        session.add(
+            models.PayoutRound(
+                id=round_id,
+                round_key=datetime(2000 + int(uuid.uuid4().int % 900), 1, 1, tzinfo=UTC).date(),
+                evaluated_at=NOW,
+                triggered_by="test",
+                rules_version=1,
+                currency="USD",
+                fund_before_cents=10_000_000,
+                reward_cents=10_000_000,
+                winners=1,
+                queue_size=1,
+                evaluated_through=1,
+                digest="a" * 64,
+            )
+        )
+        await session.flush()
+        session.add(
+            models.RoundEntry(
+                round_id=round_id,
+                position=1,
+                member_number=member.member_number,
+                membership_id=member.id,
+                tenure_start=NOW,
+                eligible=True,
+                reasons="",
+                salt=bytes(32),
+            )
+        )
+        await session.commit()
+    async with session_factory(engine)() as session:
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text(statement))

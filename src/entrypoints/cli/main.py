@@ -267,6 +267,48 @@ def audit_head_digest(settings: Settings, day: datetime | None) -> None:
     )
 
 
+@cli.group()
+def rounds() -> None:
+    """Payout rounds: run today's evaluation, verify a round's snapshot (DOMAIN.md §7)."""
+
+
+@rounds.command("evaluate")
+@with_settings
+def rounds_evaluate(settings: Settings) -> None:
+    """Run today's evaluation now, as the 00:30 UTC job does (at most one round a day; recorded either way)."""
+    from ports.usecases import rounds as round_cases
+
+    result = _run_use_case(settings, lambda deps: round_cases.evaluate(deps, triggered_by="cli"))
+    blockers = f" ({', '.join(result.blockers)})" if result.blockers else ""
+    click.echo(f"{result.day.isoformat()}: {result.outcome}{blockers}; {len(result.winners)} payout(s) created")
+
+
+@rounds.command("verify")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@with_settings
+def rounds_verify(settings: Settings, day: datetime) -> None:
+    """Verify the round of DAY end to end: its snapshot hashes to the published root, its payouts are its first
+    eligible entries, and every audit chain verifies. Exit 1 on any problem."""
+    from domain.errors import AuditError
+    from ports.usecases import audit as audit_cases
+    from ports.usecases import rounds as round_cases
+
+    check = _run_use_case(settings, lambda deps: round_cases.verify_round(deps, day.date()))
+    for problem in check.problems:
+        click.echo(f"ROUND {check.round_key.isoformat()}: {problem}")
+    click.echo(f"round {check.round_key.isoformat()}: {check.entries} entries, {'OK' if check.ok else 'BROKEN'}")
+    try:
+        chains = _run_use_case(settings, audit_cases.verify_audit_chains)
+    except AuditError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for broken in chains.breaks:
+        click.echo(f"BROKEN {broken.entity_type} {broken.entity_id} at seq {broken.seq}: {broken.kind}")
+    click.echo(f"audit: {chains.chains} chains, {chains.links} links, {'OK' if chains.ok else 'BROKEN'}")
+    if not (check.ok and chains.ok):
+        sys.exit(1)
+
+
 @cli.command("mailbox")
 @click.argument("email")
 @click.option("--limit", default=5, show_default=True, help="How many messages, newest first.")
