@@ -152,6 +152,7 @@ def upgrade() -> None:
         sa.Column("withholding_cents", sa.BigInteger(), nullable=True),
         sa.Column("retention_cents", sa.BigInteger(), nullable=True),
         sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("withholding_corrections", sa.Integer(), nullable=False),
         sa.Column("completed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.Column("completed_by", sa.String(length=64), nullable=True),
         sa.Column("cancel_reason", sa.String(length=32), nullable=True),

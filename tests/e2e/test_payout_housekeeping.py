@@ -138,3 +138,53 @@ async def test_a_paid_winner_ends_after_the_retention_months_and_the_return_wind
         assert await world.run("payout.end_winners") == 0
         assert await count(world, "membership.ended") == 1
         assert await count(world, "billing.cancel_subscription_requested") == 1
+
+
+async def test_a_frozen_withholding_is_corrected_by_two_finance_staff_after_a_failure(test_settings: Settings) -> None:
+    async with (
+        payout_world(test_settings) as world,
+        world.http() as cm,
+        world.http() as s1,
+        world.http() as s2,
+        world.http() as s3,
+    ):
+        (member,) = await joined_members(world, [cm])
+        admin = await staff_member(world, s1, Role.ADMIN)
+        first = await staff_member(world, s2, Role.FINANCE)
+        second = await staff_member(world, s3, Role.FINANCE)
+        payout_id = await one_winner(world, member, admin)
+        await ok(await cm.put(f"/api/payout/me/{payout_id}/bank-account", json=BANK))
+        await ok(await admin.client.post(f"/api/payout/payouts/{payout_id}/approve"))
+        await ok(await first.client.post(f"/api/payout/payouts/{payout_id}/approve"))
+        await ok(await second.client.post(f"/api/payout/payouts/{payout_id}/schedule"))
+        process = {"payoutIds": [payout_id], "rail": "manual", "reference": "WIRE-1"}
+        await ok(await second.client.post("/api/payout/processing", json=process))
+        frozen = (await ok(await admin.client.get(f"/api/payout/payouts/{payout_id}")))["amounts"]
+        assert frozen["withholding"]["amountCents"] == 2_400_000, "no W-9 at the first processing"
+
+        url = f"/api/payout/payouts/{payout_id}/withholding-correction"
+        early = await first.client.post(url, json={"w9Certified": True})
+        assert early.status_code == 409, "not while the money is in flight"
+        assert early.json()["problems"] == ["wrong_status"]
+        await ok(await second.client.post(f"/api/payout/payouts/{payout_id}/fail", json={"failure": "bank refused"}))
+
+        asked = await ok(await first.client.post(url, json={"w9Certified": True}))
+        assert asked["done"] is False
+        alone = await first.client.post(url, json={"w9Certified": True})
+        assert alone.status_code == 409
+        assert "same_staff_twice" in alone.json()["problems"]
+        not_finance = await admin.client.post(url, json={"w9Certified": True})
+        assert not_finance.status_code == 403
+        done = await ok(await second.client.post(url, json={"w9Certified": True}))
+        assert done["done"] is True
+        assert done["payout"]["amounts"]["withholding"]["amountCents"] == 0
+        assert done["payout"]["amounts"]["net"]["amountCents"] == 9_970_000
+        async with world.container.deps.uow() as uow:
+            assert (await uow.ledger.balance(Account.WITHHOLDING_PAYABLE)).cents == 0
+            assert (await uow.ledger.balance(Account.PAYOUTS_PAYABLE)).cents == 9_970_000
+
+        retry = {"payoutIds": [payout_id], "rail": "manual", "reference": "WIRE-2"}
+        await ok(await second.client.post("/api/payout/processing", json=retry))
+        await ok(await second.client.post(f"/api/payout/payouts/{payout_id}/complete"))
+        async with world.container.deps.uow() as uow:
+            assert (await uow.ledger.balance(Account.PAYOUTS_PAYABLE)).cents == 0

@@ -786,6 +786,8 @@ class Payout(UUIDv7AuditBase):
     withholding_cents: Mapped[int | None] = mapped_column(BigInteger)
     retention_cents: Mapped[int | None] = mapped_column(BigInteger)
     attempt: Mapped[int] = mapped_column(Integer)
+    withholding_corrections: Mapped[int] = mapped_column(Integer)
+    """Two-staff corrections of the frozen withholding so far (each has its own ledger reference)."""
     completed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     completed_by: Mapped[str | None] = mapped_column(String(64))
     cancel_reason: Mapped[str | None] = mapped_column(String(32))

@@ -261,6 +261,7 @@ class SqlPayoutRepository:
             completed_at=row.completed_at,
             completed_by=row.completed_by,
             cancellation=cancellation,
+            withholding_corrections=row.withholding_corrections,
         )
 
     async def add(self, payout: Payout) -> None:
@@ -284,6 +285,7 @@ class SqlPayoutRepository:
                         selected_at=payout.selected_at,
                         approval_generation=0,
                         attempt=payout.attempt,
+                        withholding_corrections=0,
                         created_at=payout.selected_at,
                         updated_at=payout.selected_at,
                     )
@@ -340,6 +342,7 @@ class SqlPayoutRepository:
                 withholding_cents=payout.amounts.withholding.cents if payout.amounts else None,
                 retention_cents=payout.amounts.retention_deduction.cents if payout.amounts else None,
                 attempt=payout.attempt,
+                withholding_corrections=payout.withholding_corrections,
                 completed_at=payout.completed_at,
                 completed_by=payout.completed_by,
                 cancel_reason=cancellation.reason if cancellation else None,

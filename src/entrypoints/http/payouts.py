@@ -282,9 +282,16 @@ class CancelIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fiel
 
 
 class CancelOut(msgspec.Struct, rename="camel", kw_only=True):
+    """Where a two-person action stands."""
+
     payout: PayoutOut
     done: bool
-    """False: requested, waiting for a second staff member to confirm with the same reason."""
+    """False: requested, waiting for a second staff member to confirm the same thing."""
+
+
+class CorrectionIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    w9_certified: bool
+    """Whether a certified W-9 should count: false withholds 24% of the gross, true withholds nothing."""
 
 
 class ProcessIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
@@ -433,6 +440,24 @@ class PayoutAdminController(Controller):
         self, payout_id: FromPath[UUID], staff: NamedDependency[Principal], deps: NamedDependency[Deps]
     ) -> None:
         await payouts.withdraw_cancellation(deps, staff, payout_id)
+
+    @post(
+        "/payouts/{payout_id:uuid}/withholding-correction",
+        operation_id="correctPayoutWithholding",
+        status_code=200,
+        responses=PROBLEMS,
+    )
+    async def correct_withholding(
+        self,
+        payout_id: FromPath[UUID],
+        data: JSONBody[CorrectionIn],
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> CancelOut:
+        """Correct the frozen withholding of a failed or returned payout: one finance member requests, another
+        confirms the same correction."""
+        step = await payouts.correct_withholding(deps, staff, payout_id, w9_certified=data.w9_certified)
+        return CancelOut(payout=await self._view(deps, staff, payout_id), done=step.pending is None)
 
     @post("/payouts/{payout_id:uuid}/schedule", operation_id="schedulePayout", status_code=200, responses=PROBLEMS)
     async def schedule(

@@ -158,14 +158,15 @@ async def schedule(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CancellationStep:
-    """Where a cancellation stands after this call: requested (waiting for a second staff member) or done."""
+class TwoPersonStep:
+    """Where a two-person action (a cancellation, a withholding correction) stands after this call: requested
+    (waiting for a second staff member) or done."""
 
     payout: Payout
     pending: StaffRequestRecord | None
 
 
-async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str) -> CancellationStep:
+async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str) -> TwoPersonStep:
     """Request a cancellation, or confirm the one another staff member requested with the same reason.
 
     The reason is from the closed list or ``not_disqualifying``; ``unclaimed`` only once the details deadline
@@ -213,7 +214,7 @@ async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str)
                 reason=reason,
             )
             await uow.commit()
-            return CancellationStep(payout=payout, pending=request)
+            return TwoPersonStep(payout=payout, pending=request)
         if pending.reason != reason:
             raise Refused(
                 f"the open request gives the reason {pending.reason!r}; confirm it or withdraw it first",
@@ -230,7 +231,7 @@ async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str)
         membership = await _restore_or_end(uow, payout, disqualifying=disqualifying, reason=reason, at=now)
         _notify(uow, PayoutCancelled.name, membership, cancelled, reason=reason)
         await uow.commit()
-    return CancellationStep(payout=cancelled, pending=None)
+    return TwoPersonStep(payout=cancelled, pending=None)
 
 
 async def withdraw_cancellation(deps: Deps, principal: Principal, payout_id: UUID) -> None:
@@ -517,3 +518,93 @@ async def mark_returned(deps: Deps, principal: Principal, payout_id: UUID, retur
         _notify(uow, PayoutReturned.name, won, returned, returnCode=return_code)
         await uow.commit()
     return returned
+
+
+# -- withholding correction --------------------------------------------------------------------------------------
+
+CORRECTION_REQUEST = "withholding_correction"
+
+
+async def correct_withholding(
+    deps: Deps, principal: Principal, payout_id: UUID, *, w9_certified: bool
+) -> TwoPersonStep:
+    """Correct the withholding frozen at the first PROCESSING (e.g. a W-9 certified just too late): two finance
+    staff, only while no money is in flight (FAILED or RETURNED); the next attempt pays the corrected net."""
+    require_finance(principal)
+    now = deps.clock.now()
+    wanted = f"w9_certified={str(w9_certified).lower()}"
+    async with deps.uow() as uow:
+        staff = await staff_member(uow, principal)
+        payout = await locked(uow, payout_id)
+        if payout.status not in (PayoutStatus.FAILED, PayoutStatus.RETURNED) or payout.amounts is None:
+            raise Refused("withholding can be corrected only on a failed or returned payout", ["wrong_status"])
+        rules = payout_rules(deps, payout)
+        target = rules_of.payout_amounts(
+            rules=rules,
+            w9_certified=w9_certified,
+            retention_prepaid=payout.amounts.retention_deduction.is_zero,
+        )
+        if target.withholding == payout.amounts.withholding:
+            raise Refused("the withholding already matches", ["nothing_to_correct"])
+        pending = await uow.payouts.open_request(CORRECTION_REQUEST, payout.payout_id)
+        if pending is None:
+            request = StaffRequestRecord(
+                id=deps.new_id(),
+                kind=CORRECTION_REQUEST,
+                target_id=payout.payout_id,
+                reason=wanted,
+                requested_by=principal.account_id,
+                requested_at=now,
+            )
+            try:
+                await uow.payouts.add_request(request)
+            except ConflictError:
+                raise Refused("another correction request was just opened", ["request_open"]) from None
+            await record_audit(
+                uow,
+                entity_type="payout",
+                entity_id=payout.payout_id,
+                actor=staff.staff_id,
+                action="withholding_correction_requested",
+                at=now,
+                after={"withholding_cents": target.withholding.cents},
+                reason=wanted,
+            )
+            await uow.commit()
+            return TwoPersonStep(payout=payout, pending=request)
+        if pending.reason != wanted:
+            raise Refused(f"the open request is {pending.reason!r}", ["reason_differs"])
+        try:
+            corrected = rules_of.correct_withholding(
+                payout,
+                w9_certified=w9_certified,
+                requested_by=await _requester(uow, pending),
+                confirmed_by=staff,
+                rules=rules,
+            )
+        except PayoutRefused as exc:
+            raise refused(exc) from None
+        assert corrected.amounts is not None
+        await uow.payouts.resolve_request(pending.id, by=principal.account_id, at=now, outcome="confirmed")
+        await uow.ledger.post(
+            ledger.withholding_corrected(
+                payout_id=payout.payout_id,
+                correction=corrected.withholding_corrections,
+                before=payout.amounts.withholding,
+                after=corrected.amounts.withholding,
+                at=now,
+            )
+        )
+        await _changed(
+            uow,
+            payout,
+            corrected,
+            actor=staff.staff_id,
+            action="withholding_corrected",
+            at=now,
+            reason=wanted,
+            withholding_cents=corrected.amounts.withholding.cents,
+            net_cents=corrected.amounts.net.cents,
+        )
+        await uow.commit()
+    return TwoPersonStep(payout=corrected, pending=None)
