@@ -233,13 +233,15 @@ class SqlQueueRepository:
         size, seq = int(head.size), int(head.last_seq)
         rows: list[dict[str, Any]] = []
         # One move at a time, in sequence order, so each recorded position is exact after the moves before it.
-        for membership_id, key, reason in sorted(leaves, key=lambda item: item[1]):
+        ordered_leaves = sorted(leaves, key=lambda item: item[1])
+        for index, (membership_id, key, reason) in enumerate(ordered_leaves):
             # Joins of this transaction are already written to `memberships` but not yet counted in buckets; those
             # in the leaver's own smallest bucket and ahead of it would be counted by the row scan: leave them out.
             scan_from = lookup(key.tenure_start).scan_from
             pending = sum(1 for _, joined, _ in joins if joined < key and joined.tenure_start >= scan_from)
             position = await self.position(key) - pending
-            shifts = await self._anyone_behind(key)
+            # The rows already lack every leaver of this flush; those still to leave stand behind this one now.
+            shifts = index < len(ordered_leaves) - 1 or await self._anyone_behind(key)
             await self._apply(deltas(key.tenure_start, -1))
             size -= 1
             seq += 1
