@@ -26,10 +26,9 @@ APPEND_ONLY_TABLES = (
     "round_entries",
     "round_evaluations",
     "payout_approvals",
-    "payout_transfers",
     "withholding_remittances",
 )
-"""A round, its snapshot and every evaluation, approval, transfer and remittance are facts: never edited or removed
+"""A round, its snapshot and every evaluation, approval and remittance are facts: never edited or removed
 (the function `refuse_append_only_change` comes from revision 0001)."""
 
 
@@ -65,6 +64,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_program_state")),
     )
     op.execute("INSERT INTO program_state (id, payouts_frozen) VALUES (1, FALSE)")
+    with op.batch_alter_table("kyc_records") as batch:  # batch: SQLite rebuilds the table
+        batch.add_column(sa.Column("name_digest", sa.String(length=64), nullable=True))
     op.create_table(
         "round_evaluations",
         sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
@@ -298,13 +299,18 @@ def upgrade() -> None:
         sa.Column("payout_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("rail", sa.String(length=16), nullable=False),
-        sa.Column("reference", sa.String(length=255), nullable=False),
-        sa.Column("trace_number", sa.String(length=32), nullable=True),
+        sa.Column("destination", sa.String(length=64), nullable=False),
         sa.Column("amount_cents", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("submitted_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("claimed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("submitted_by", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+        sa.Column("reference", sa.String(length=255), nullable=True),
+        sa.Column("trace_number", sa.String(length=32), nullable=True),
+        sa.Column("sent_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "(reference IS NULL) = (sent_at IS NULL)", name=op.f("ck_payout_transfers_sent_has_reference")
+        ),
         sa.ForeignKeyConstraint(
             ["payout_id"], ["payouts.id"], name=op.f("fk_payout_transfers_payout_id_payouts"), ondelete="RESTRICT"
         ),
@@ -349,6 +355,8 @@ def _append_only(create: bool) -> None:
 
 def downgrade() -> None:
     _append_only(create=False)
+    with op.batch_alter_table("kyc_records") as batch:
+        batch.drop_column("name_digest")
     op.drop_table("payout_transfers")
     op.drop_table("payout_tax_forms")
     op.drop_table("payout_details")

@@ -96,6 +96,9 @@ class KycRecord:
     date_of_birth: date | None = None
     country: str | None = None
     fingerprint: str | None = None
+    name_digest: str | None = None
+    """Keyed digest of the verified legal name (``domain.routing.name_digest``): a payout's account holder is
+    checked against it, never against a name the member can edit."""
 
 
 # -- validity -----------------------------------------------------------------------------------------------------
@@ -208,6 +211,7 @@ class ProviderResult:
     date_of_birth: date | None = None
     country: str | None = None
     fingerprint: str | None = None
+    name_digest: str | None = None
 
 
 class KycNote(StrEnum):
@@ -293,6 +297,7 @@ def apply_provider_result(
             date_of_birth=result.date_of_birth,
             country=result.country,
             fingerprint=result.fingerprint,
+            name_digest=result.name_digest,
         )
     return KycUpdate(record=updated, applied=True, note=KycNote.APPLIED)
 

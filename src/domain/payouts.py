@@ -141,6 +141,9 @@ TRANSITIONS: Mapping[tuple[PayoutStatus, PayoutAction], PayoutStatus] = MappingP
 CANCELLABLE = frozenset(source for (source, action) in TRANSITIONS if action is A.CANCEL)
 """States a payout may be cancelled from (by two staff)."""
 
+SETTLED = frozenset({P.COMPLETED, P.CANCELLED})
+"""No money is owed or in flight (a completed payout may still be returned, which reopens it)."""
+
 TERMINAL = frozenset({P.CANCELLED})
 """CANCELLED is final; COMPLETED is not (an ACH return can still arrive)."""
 
@@ -417,7 +420,9 @@ def start_processing(payout: Payout, facts: ProcessingFacts, now: datetime, rule
 
 
 def fail(payout: Payout) -> Payout:
-    return replace(payout, status=transition(payout.status, A.FAIL))
+    """PROCESSING → FAILED. The approvals are cleared: a retry sends money again, so it needs two staff again
+    (one person can never fail a transfer and resend it alone)."""
+    return replace(payout, status=transition(payout.status, A.FAIL), approvals=())
 
 
 def complete(payout: Payout, completed_by: str, now: datetime) -> Payout:
@@ -439,7 +444,8 @@ def mark_returned(payout: Payout, now: datetime, policy: PayoutPolicy = DEFAULT_
     assert payout.completed_at is not None  # COMPLETED always records its instant
     if now > payout.completed_at + policy.ach_return_window:
         raise PayoutRefused("return", ("return_window_closed",))
-    return replace(payout, status=status, completed_at=None, completed_by=None)
+    # A return usually means the destination was wrong (R02–R04): a retry needs fresh approvals.
+    return replace(payout, status=status, completed_at=None, completed_by=None, approvals=())
 
 
 def check_cancellation(

@@ -8,6 +8,8 @@ winner (the name on the account matches the KYC legal name).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -88,6 +90,19 @@ def normalise_name(name: str) -> tuple[str, ...]:
     return tuple(sorted(token for token in cleaned.split() if token not in NAME_SUFFIXES))
 
 
+def name_digest(*, key: bytes, name: str) -> str | None:
+    """Keyed digest (HMAC-SHA256) of a normalised name, or None when nothing of it survives normalisation.
+
+    KYC keeps no names (§10); it keeps this digest of the verified name, so a payout's account holder can be
+    checked against the *verified* name rather than the profile, which the member (or whoever took over the
+    account) can edit.
+    """
+    tokens = normalise_name(name)
+    if not tokens:
+        return None
+    return hmac.new(key, b"holder-name/v1\x00" + " ".join(tokens).encode(), hashlib.sha256).hexdigest()
+
+
 def holder_name_matches(holder_name: str, kyc_legal_name: str) -> bool:
     """The account holder's name equals the KYC legal name after normalisation (same tokens)."""
     holder = normalise_name(holder_name)
@@ -104,20 +119,28 @@ def check_bank_details(
     routing_number: str,
     account_number: str,
     holder_name: str,
-    kyc_legal_name: str,
+    kyc_legal_name: str | None = None,
+    verified_name_digest: str | None = None,
+    name_key: bytes = b"",
     account_type: AccountType | str | None = None,
 ) -> BankDetailsCheck:
     """Check ACH details for a winner; returns every problem, not just the first.
 
     ``account_type`` defaults to "not given", which is refused: an ACH credit needs the account's kind (fail
-    closed rather than guess checking).
+    closed rather than guess checking). The holder is compared with ``verified_name_digest`` (keyed with
+    ``name_key``) when given, else with ``kyc_legal_name``; with neither, it cannot match.
     """
     problems = list(routing_number_problems(routing_number))
     if not account_number_valid(account_number):
         problems.append(BankDetailsProblem.ACCOUNT_NUMBER_INVALID)
     if not account_type_valid(account_type):
         problems.append(BankDetailsProblem.ACCOUNT_TYPE_INVALID)
-    if not holder_name_matches(holder_name, kyc_legal_name):
+    if verified_name_digest is not None:
+        holder = name_digest(key=name_key, name=holder_name)
+        matches = holder is not None and hmac.compare_digest(holder, verified_name_digest)
+    else:
+        matches = kyc_legal_name is not None and holder_name_matches(holder_name, kyc_legal_name)
+    if not matches:
         problems.append(BankDetailsProblem.HOLDER_NAME_MISMATCH)
     return BankDetailsCheck(ok=not problems, problems=tuple(problems))
 

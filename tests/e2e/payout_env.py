@@ -77,6 +77,7 @@ async def verify_identity(world: BillingWorld, member: Member, id_number: str) -
 
 async def reconciled(world: BillingWorld) -> None:
     """A successful reconciliation within the hour is a precondition of a round (§7)."""
+    await world.settle()  # every provider event applied first (a backlog blocks rounds, §7)
     await world.run("payments.reconcile")
 
 

@@ -204,8 +204,11 @@ async def test_a_round_from_selection_to_completion_with_a_returned_transfer_ret
         # -- an ACH return, retried to completion ----------------------------------------------------------
         returned = await ok(await payer.client.post(f"/api/payout/payouts/{pb}/return", json={"returnCode": "R03"}))
         assert returned["status"] == "returned"
+        assert returned["approvals"] == 0, "a return usually means a bad destination: the retry is approved again"
         assert await status_of(b) == "won"
         assert await balance(world, Account.PAYOUTS_PAYABLE) == 9_970_000
+        await ok(await admin.client.post(f"/api/payout/payouts/{pb}/approve"))
+        await ok(await approver.client.post(f"/api/payout/payouts/{pb}/approve"))
         await payer.step_up(world.clock.now() + timedelta(seconds=30))
         await ok(await payer.client.post("/api/payout/processing", json={"payoutIds": [pb], "rail": "nacha"}))
         done = await ok(await payer.client.post(f"/api/payout/payouts/{pb}/complete"))
@@ -232,11 +235,13 @@ async def test_a_round_from_selection_to_completion_with_a_returned_transfer_ret
             "approved",
             "scheduled",
             "processing",
-            "transfer_submitted",
+            "transfer_sent",
             "completed",
             "returned",
+            "approved",
+            "approved",
             "processing",
-            "transfer_submitted",
+            "transfer_sent",
             "completed",
         ]
         for link in chain:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from adapters.rails.manual import ManualTransferRail
 from adapters.security.crypto import AesGcmSecretBox, SystemRandom, derive_key
 from adapters.sql import migrations
 from adapters.sql.engine import create_engine, ensure_sqlite_directory, session_factory
@@ -23,9 +24,13 @@ from domain.money import Money
 from domain.rules import ProgramRules, RulesHistory
 from domain.sessions import Role
 from ports.outbound.kyc_records import StoredKyc
+from ports.outbound.payout_rail import PayoutMethod, account_context
+from ports.outbound.payouts import PayoutDetailsRecord
 from ports.usecases import payouts, rounds
 from ports.usecases.auth import Principal
-from ports.usecases.deps import Deps, PayoutServices
+from ports.usecases.deps import AuthServices, Deps, PayoutServices
+from ports.usecases.eligibility import facts_of, has_won
+from ports.usecases.errors import Refused
 from ports.usecases.payment_events import RECONCILE_KIND
 from tests.fakes import FakeClock, FakeTaskQueue
 
@@ -154,3 +159,118 @@ async def test_a_round_opens_once_and_a_cancellation_restores_the_member(deps: D
         place = await uow.queue.place_of_account(accounts[1])
     assert place is not None
     assert place.position == 2, "back at the old rank"
+
+
+class BrokenRail:
+    """A rail that passes its check, then fails while sending (a crash after PROCESSING committed)."""
+
+    name = "broken"
+
+    def check(self, transfers: object, *, reference: str | None = None) -> None:
+        return None
+
+    async def submit(self, transfers: object, *, actor: str, reference: str | None = None) -> list[object]:
+        raise RuntimeError("the bank's portal timed out")
+
+
+def finance(account_id: uuid.UUID) -> Principal:
+    return replace(staff(account_id), role=Role.FINANCE)
+
+
+async def test_money_never_leaves_twice_for_one_attempt_and_disputed_payouts_wait(deps: Deps) -> None:
+    accounts = await seed(deps, members=2, verified={0, 1}, fund_cents=20_000_000)
+    opened = await rounds.evaluate(deps, triggered_by="test")
+    first, second = opened.winners
+    async with deps.uow() as uow:
+        people = [
+            await uow.accounts.add(
+                email=f"f{i}-{uuid.uuid4().hex}@example.com",
+                password_hash=None,
+                role="finance" if i < 3 else "admin",
+                now=NOW,
+            )
+            for i in range(4)
+        ]
+        await uow.commit()
+    fin1, fin2, fin3, admin = (p.id for p in people)
+    rails = {"broken": BrokenRail(), "manual": ManualTransferRail()}
+    box = deps.payouts.box if deps.payouts else None
+    assert box is not None
+    deps = replace(
+        deps,
+        payouts=PayoutServices(box=box, random=SystemRandom(), rails=rails),  # type: ignore[dict-item]
+        auth=AUTH,
+    )
+    for payout in (first, second):
+        await put_details(deps, payout)
+        await payouts.approve(deps, finance(fin1), payout)
+        await payouts.approve(deps, staff(admin), payout)
+        await payouts.schedule(deps, finance(fin2), payout)
+
+    # An open cancellation request holds the payout: nothing is sent until it is confirmed or withdrawn, and only
+    # the one who asked may withdraw it.
+    await payouts.cancel(deps, staff(admin), second, "fraud")
+    with pytest.raises(Refused) as held:
+        await payouts.process(deps, finance(fin2), [second], rail="manual", reference="W-1")
+    assert held.value.problems == ("cancellation_pending",)
+    with pytest.raises(Refused) as not_mine:
+        await payouts.withdraw_cancellation(deps, finance(fin2), second)
+    assert not_mine.value.problems == ("not_requester",)
+    await payouts.withdraw_cancellation(deps, staff(admin), second)
+
+    # The rail fails after PROCESSING committed: the attempt is claimed but never sent.
+    with pytest.raises(RuntimeError):
+        await payouts.process(deps, finance(fin2), [first], rail="broken")
+    with pytest.raises(Refused) as unsent:
+        await payouts.complete(deps, finance(fin3), first)
+    assert unsent.value.problems == ("transfer_not_sent",)
+    with pytest.raises(Refused) as again:
+        await payouts.process(deps, finance(fin2), [first], rail="manual", reference="W-2")
+    assert "wrong_status" in again.value.problems
+    failed = await payouts.fail(deps, finance(fin2), first, "portal timed out")
+    assert failed.approvals == ()
+    with pytest.raises(Refused) as alone:
+        await payouts.process(deps, finance(fin2), [first], rail="manual", reference="W-3")
+    assert "approvals_missing" in alone.value.problems, "one finance person cannot fail and resend alone"
+    await payouts.approve(deps, finance(fin1), first)
+    await payouts.approve(deps, staff(admin), first)
+    sent = await payouts.process(deps, finance(fin2), [first], rail="manual", reference="W-4")
+    assert [(s.attempt, s.reference) for s in sent] == [(2, "W-4")]
+    done = await payouts.complete(deps, finance(fin3), first)
+    assert done.status.value == "completed"
+
+    # A winner disqualified on cancellation has still won: no new win, no new membership (§3, §6.4).
+    await payouts.cancel(deps, staff(admin), second, "fraud")
+    await payouts.cancel(deps, finance(fin1), second, "fraud")
+    async with deps.uow() as uow:
+        assert await has_won(uow, accounts[1]) == (True, False)
+        assert (await facts_of(uow, accounts[1], NOW)).person_has_won
+
+
+AUTH = AuthServices(
+    hasher=None,  # type: ignore[arg-type]  # only the session policy (step-up window) is read here
+    common_passwords=None,  # type: ignore[arg-type]
+    box=AesGcmSecretBox(derive_key("k" * 32, "auth")),
+    random=SystemRandom(),
+    limiter=None,  # type: ignore[arg-type]
+    code_key=b"",
+)
+
+
+async def put_details(deps: Deps, payout_id: uuid.UUID) -> None:
+    """Bank details on file, as the winner's request would leave them (the member flow is tested end to end)."""
+    assert deps.payouts is not None
+    async with deps.uow() as uow:
+        await uow.payouts.put_details(
+            PayoutDetailsRecord(
+                payout_id=payout_id,
+                method=PayoutMethod.ACH,
+                updated_at=NOW,
+                holder_name="Ada Lovelace",
+                routing_number="011000015",
+                account_type="checking",
+                account_last4="6789",
+                account_sealed=deps.payouts.box.seal(b"000123456789", context=account_context(payout_id)),
+            )
+        )
+        await uow.commit()

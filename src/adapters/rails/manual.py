@@ -15,17 +15,21 @@ class ManualTransferRail:
     def name(self) -> str:
         return "manual"
 
-    async def submit(
-        self, transfers: Sequence[Transfer], *, actor: str, reference: str | None = None
-    ) -> Sequence[TransferSubmitted]:
-        reference = (reference or "").strip()
-        if not reference:
+    def check(self, transfers: Sequence[Transfer], *, reference: str | None = None) -> None:
+        """Everything `submit` would refuse (it records nothing either way)."""
+        if not (reference or "").strip():
             raise RailRefused("a manual transfer needs finance's reference (wire confirmation or cheque number)")
         if not transfers:
             raise RailRefused("no transfers to record")
         for transfer in transfers:
             if transfer.method not in (PayoutMethod.ACH, PayoutMethod.CHEQUE):
                 raise RailRefused(f"payout {transfer.payout_id}: the manual rail cannot record {transfer.method}")
+
+    async def submit(
+        self, transfers: Sequence[Transfer], *, actor: str, reference: str | None = None
+    ) -> Sequence[TransferSubmitted]:
+        self.check(transfers, reference=reference)
+        reference = (reference or "").strip()
         return [
             TransferSubmitted(payout_id=t.payout_id, attempt=t.attempt, rail=self.name, reference=reference)
             for t in transfers

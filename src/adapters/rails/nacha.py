@@ -15,7 +15,7 @@ import string
 import tempfile
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +41,8 @@ SERVICE_CLASS = "220"
 """Credits only."""
 MAX_ENTRY_CENTS = 10**10 - 1
 MAX_TOTAL_CENTS = 10**12 - 1
-MAX_ENTRIES = 999_999
+MAX_ENTRIES = 99
+"""Entries per file: the trace number's last two digits number them (see `_trace`)."""
 _ACCOUNT = re.compile(r"[0-9A-Z-]{1,17}")
 
 
@@ -138,12 +139,16 @@ class NachaFileRail:
     def name(self) -> str:
         return "nacha"
 
+    def check(self, transfers: Sequence[Transfer], *, reference: str | None = None) -> None:
+        """Everything `submit` would refuse, refused now, writing nothing (before any state commits)."""
+        self._entries(transfers)
+
     async def submit(
         self, transfers: Sequence[Transfer], *, actor: str, reference: str | None = None
     ) -> Sequence[TransferSubmitted]:
         entries = self._entries(transfers)
         now = self._clock.now().astimezone(UTC)
-        file_name = await asyncio.to_thread(self._write, entries, now)
+        file_name, entries = await asyncio.to_thread(self._write, entries, now)
         log.info(
             "nacha file %s written for %s: %d credits, %d cents",
             file_name,
@@ -169,12 +174,12 @@ class NachaFileRail:
             raise RailRefused(f"at most {MAX_ENTRIES} transfers fit one batch")
         if len({t.payout_id for t in transfers}) != len(transfers):
             raise RailRefused("a payout appears twice in one submission")
-        entries = [self._entry(t, sequence) for sequence, t in enumerate(transfers, start=1)]
+        entries = [self._entry(t) for t in transfers]
         if sum(e.amount_cents for e in entries) > MAX_TOTAL_CENTS:
             raise RailRefused("the total does not fit one batch's 12-digit credit total")
         return entries
 
-    def _entry(self, transfer: Transfer, sequence: int) -> NachaEntry:
+    def _entry(self, transfer: Transfer) -> NachaEntry:
         payout = transfer.payout_id
         if transfer.method is not PayoutMethod.ACH:
             raise RailRefused(f"payout {payout}: the NACHA rail sends ACH only, not {transfer.method}")
@@ -203,12 +208,17 @@ class NachaFileRail:
             amount_cents=transfer.amount.cents,
             individual_id=payout.hex[:15].upper(),
             individual_name=name[:22],
-            trace_number=self._odfi + _num(sequence, 7),
+            trace_number="",  # numbered once the file's modifier is known (`_trace`)
         )
 
-    def _write(self, entries: Sequence[NachaEntry], now: datetime) -> str:
+    def _trace(self, now: datetime, modifier: str, sequence: int) -> str:
+        """ODFI + day of year (3) + the file's modifier index (2) + the entry's number (2): unique for a year, so
+        a return (which arrives within 60 days) always names one entry of one file."""
+        return self._odfi + f"{now.timetuple().tm_yday:03d}{MODIFIERS.index(modifier):02d}{sequence:02d}"
+
+    def _write(self, entries: Sequence[NachaEntry], now: datetime) -> tuple[str, list[NachaEntry]]:
         """Claim the day's first free file id modifier (an exclusive create, safe across processes), then
-        replace the empty claim with the complete file."""
+        replace the empty claim with the complete file. Returns the file name and the entries as written."""
         self._export_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for modifier in MODIFIERS:
             path = self._export_dir / f"tenure-ach-{now:%Y%m%d}-{modifier}.ach"
@@ -216,12 +226,13 @@ class NachaFileRail:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             except FileExistsError:
                 continue
+            numbered = [replace(e, trace_number=self._trace(now, modifier, n)) for n, e in enumerate(entries, start=1)]
             try:
-                _write_atomically(path, self._render(entries, now, modifier).encode("ascii"))
+                _write_atomically(path, self._render(numbered, now, modifier).encode("ascii"))
             except BaseException:
                 path.unlink(missing_ok=True)  # all or none: no empty claim or half-recorded file is left
                 raise
-            return path.name
+            return path.name, numbered
         raise RailRefused(f"all {len(MODIFIERS)} ACH file names for {now:%Y-%m-%d} are taken")
 
     def _render(self, entries: Sequence[NachaEntry], now: datetime, modifier: str) -> str:

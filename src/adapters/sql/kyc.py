@@ -4,12 +4,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from adapters.sql import models
 from adapters.sql.engine import dialect_insert
+from adapters.sql.payouts import counts_as_win
 from domain.kyc import KycRecord, KycStatus, ReviewReason
 from ports.outbound.kyc_records import StaffVote, StoredKyc
 
@@ -32,6 +33,7 @@ def _stored(row: R) -> StoredKyc:
             date_of_birth=row.date_of_birth,
             country=row.country,
             fingerprint=row.fingerprint,
+            name_digest=row.name_digest,
         ),
         failure_reasons=tuple(row.failure_reasons),
         verification_url=row.verification_url,
@@ -87,6 +89,7 @@ class SqlKycRepository:
                 date_of_birth=record.date_of_birth,
                 country=record.country,
                 fingerprint=record.fingerprint,
+                name_digest=record.name_digest,
                 verification_url=stored.verification_url,
                 flagged_at=stored.flagged_at,
                 updated_at=at,
@@ -137,7 +140,10 @@ class SqlKycRepository:
             exists().where(
                 R.fingerprint == fingerprint,
                 R.account_id != other_than,
-                exists().where(M.account_id == R.account_id, M.status.in_(("WON", "PAID", "ENDED"))),
+                or_(
+                    exists().where(M.account_id == R.account_id, M.status.in_(("WON", "PAID", "ENDED"))),
+                    exists().where(models.Payout.account_id == R.account_id, counts_as_win()),
+                ),
             )
         )
         return bool(await self._session.scalar(live)), bool(await self._session.scalar(won))

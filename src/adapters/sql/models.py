@@ -444,6 +444,8 @@ class KycRecord(DefaultBase):
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     country: Mapped[str | None] = mapped_column(String(2))
     fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    name_digest: Mapped[str | None] = mapped_column(String(64))
+    """Keyed digest of the verified legal name (the name itself is never stored)."""
     verification_url: Mapped[str | None] = mapped_column(Text)
     flagged_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     """A provider status arrived after a staff decision: recorded and flagged for staff, not applied."""
@@ -895,21 +897,28 @@ class PayoutTaxForm(DefaultBase):
 
 
 class PayoutTransfer(UUIDv7Base):
-    """What a rail did with one processing attempt (its file or manual reference): one row per attempt."""
+    """One processing attempt: claimed in the transaction that starts PROCESSING (so a rail is never asked twice
+    for one attempt, and completion needs a transfer that was sent), then marked sent with the rail's reference."""
 
     __tablename__ = "payout_transfers"
 
     payout_id: Mapped[UUID] = mapped_column(ForeignKey("payouts.id", ondelete="RESTRICT"))
     attempt: Mapped[int] = mapped_column(Integer)
     rail: Mapped[str] = mapped_column(String(16))
-    reference: Mapped[str] = mapped_column(String(255))
-    trace_number: Mapped[str | None] = mapped_column(String(32))
+    destination: Mapped[str] = mapped_column(String(64))
+    """Where it goes, without secrets: ``ach:<routing>:<last 4>:<type>`` or ``cheque:<ZIP>``."""
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    submitted_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    claimed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     submitted_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    trace_number: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
-    __table_args__ = (UniqueConstraint("payout_id", "attempt", name="uq_payout_transfers_attempt"),)
+    __table_args__ = (
+        UniqueConstraint("payout_id", "attempt", name="uq_payout_transfers_attempt"),
+        CheckConstraint("(reference IS NULL) = (sent_at IS NULL)", name="sent_has_reference"),
+    )
 
 
 class WithholdingRemittance(UUIDv7Base):

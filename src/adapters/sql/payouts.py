@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
@@ -29,9 +29,15 @@ from ports.outbound.payouts import (
 )
 
 P = models.Payout
+T = models.PayoutTransfer
 ENTRY_BATCH = 5_000
 """Snapshot rows per INSERT (a round stores the whole queue)."""
 _OPEN = (PayoutStatus.PENDING_APPROVAL.value, PayoutStatus.APPROVED.value, PayoutStatus.SCHEDULED.value)
+
+
+def counts_as_win() -> Any:
+    """SQL for `domain.payouts.counts_as_win`: not cancelled, or cancelled for a disqualifying reason."""
+    return or_(P.status != PayoutStatus.CANCELLED.value, P.cancel_disqualifying.is_(True))
 
 
 def _round(row: models.PayoutRound) -> RoundRecord:
@@ -80,6 +86,21 @@ def _address_json(address: PostalAddress | None) -> dict[str, Any] | None:
         "postal_code": address.postal_code,
         "country": address.country,
     }
+
+
+def _transfer(row: models.PayoutTransfer) -> TransferRecord:
+    return TransferRecord(
+        payout_id=row.payout_id,
+        attempt=row.attempt,
+        rail=row.rail,
+        destination=row.destination,
+        amount=Money(cents=row.amount_cents, currency=row.currency),
+        claimed_at=row.claimed_at,
+        submitted_by=row.submitted_by,
+        reference=row.reference,
+        trace_number=row.trace_number,
+        sent_at=row.sent_at,
+    )
 
 
 def _roles(finance: bool) -> frozenset[StaffRole]:
@@ -357,6 +378,10 @@ class SqlPayoutRepository:
     async def _many(self, stmt: Any) -> list[Payout]:
         return [await self._payout(row) for row in await self._session.scalars(stmt)]
 
+    async def counted_win(self, account_id: UUID) -> bool:
+        found = await self._session.scalar(select(P.id).where(P.account_id == account_id, counts_as_win()).limit(1))
+        return found is not None
+
     async def of_account(self, account_id: UUID) -> Sequence[Payout]:
         return await self._many(select(P).where(P.account_id == account_id).order_by(P.selected_at.desc(), P.id))
 
@@ -523,45 +548,44 @@ class SqlPayoutRepository:
 
     # transfers and remittances --------------------------------------------------------------------------------
 
-    async def add_transfer(self, record: TransferRecord) -> None:
+    async def claim_transfer(self, record: TransferRecord) -> None:
         try:
             async with self._session.begin_nested():
                 await self._session.execute(
-                    insert(models.PayoutTransfer).values(
+                    insert(T).values(
                         id=uuid7(),
                         payout_id=record.payout_id,
                         attempt=record.attempt,
                         rail=record.rail,
-                        reference=record.reference,
-                        trace_number=record.trace_number,
+                        destination=record.destination,
                         amount_cents=record.amount.cents,
                         currency=record.amount.currency,
-                        submitted_at=record.submitted_at,
+                        claimed_at=record.claimed_at,
                         submitted_by=record.submitted_by,
                     )
                 )
         except IntegrityError as exc:
-            raise ConflictError(f"attempt {record.attempt} of payout {record.payout_id} was already sent") from exc
+            raise ConflictError(f"attempt {record.attempt} of payout {record.payout_id} is already claimed") from exc
+
+    async def mark_sent(
+        self, payout_id: UUID, attempt: int, *, reference: str, trace_number: str | None, at: datetime
+    ) -> bool:
+        done = await self._session.execute(
+            update(T)
+            .where(T.payout_id == payout_id, T.attempt == attempt, T.reference.is_(None))
+            .values(reference=reference, trace_number=trace_number, sent_at=at)
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    async def transfer(self, payout_id: UUID, attempt: int) -> TransferRecord | None:
+        row = await self._session.scalar(
+            select(T).where(T.payout_id == payout_id, T.attempt == attempt).execution_options(populate_existing=True)
+        )
+        return _transfer(row) if row is not None else None
 
     async def transfers(self, payout_id: UUID) -> Sequence[TransferRecord]:
-        rows = await self._session.scalars(
-            select(models.PayoutTransfer)
-            .where(models.PayoutTransfer.payout_id == payout_id)
-            .order_by(models.PayoutTransfer.attempt)
-        )
-        return [
-            TransferRecord(
-                payout_id=row.payout_id,
-                attempt=row.attempt,
-                rail=row.rail,
-                reference=row.reference,
-                trace_number=row.trace_number,
-                amount=Money(cents=row.amount_cents, currency=row.currency),
-                submitted_at=row.submitted_at,
-                submitted_by=row.submitted_by,
-            )
-            for row in rows
-        ]
+        rows = await self._session.scalars(select(T).where(T.payout_id == payout_id).order_by(T.attempt))
+        return [_transfer(row) for row in rows]
 
     async def add_remittance(self, record: RemittanceRecord) -> None:
         try:

@@ -63,10 +63,14 @@ class AmountsOut(msgspec.Struct, rename="camel", kw_only=True):
 class TransferOut(msgspec.Struct, rename="camel", kw_only=True):
     attempt: int
     rail: str
-    reference: str
-    trace_number: str | None
+    destination: str
+    """Without secrets: ``ach:<routing>:<last 4>:<type>`` or ``cheque:<ZIP>``."""
     amount: MoneyOut
-    submitted_at: datetime
+    claimed_at: datetime
+    reference: str | None
+    """None: the rail never confirmed this attempt (mark it failed and retry)."""
+    trace_number: str | None
+    sent_at: datetime | None
 
 
 class PendingCancellationOut(msgspec.Struct, rename="camel", kw_only=True):
@@ -150,10 +154,12 @@ def payout_out(view: payout_details.PayoutView, *, staff: bool) -> PayoutOut:
             TransferOut(
                 attempt=t.attempt,
                 rail=t.rail,
+                destination=t.destination,
+                amount=money_out(t.amount),
+                claimed_at=t.claimed_at,
                 reference=t.reference,
                 trace_number=t.trace_number,
-                amount=money_out(t.amount),
-                submitted_at=t.submitted_at,
+                sent_at=t.sent_at,
             )
             for t in view.transfers
         ]
@@ -295,7 +301,7 @@ class CorrectionIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_
 
 
 class ProcessIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
-    payout_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=100)]
+    payout_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=99)]
     rail: Literal["nacha", "manual"]
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     """For the manual rail: the wire confirmation or cheque number."""
@@ -321,7 +327,7 @@ class RemittanceIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_
     tax_year: Annotated[int, msgspec.Meta(ge=2000, le=2100)]
     amount_cents: Annotated[int, msgspec.Meta(ge=1, le=10**12)]
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    remitted_at: datetime
+    remitted_at: Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class RemittanceOut(msgspec.Struct, rename="camel", kw_only=True):

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from domain.errors import InvalidSnapshot
+from domain.errors import DomainError
 from domain.merkle import InclusionProof
 from domain.rounds import SnapshotEntry
 from entrypoints.http.schemas import MoneyOut, Problem, money_out
@@ -56,7 +56,7 @@ def round_out(record: RoundRecord) -> RoundOut:
 class EntryIO(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
     position: Annotated[int, msgspec.Meta(ge=1)]
     member_number: Annotated[int, msgspec.Meta(ge=1)]
-    tenure_start: datetime
+    tenure_start: Annotated[datetime, msgspec.Meta(tz=True)]
     eligible: bool
     reasons: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=32)]
 
@@ -133,7 +133,7 @@ class PublicRoundsController(Controller):
                 eligible=data.entry.eligible,
                 reasons=tuple(data.entry.reasons),
             )
-        except InvalidSnapshot as exc:
+        except DomainError as exc:  # a malformed entry (e.g. reasons given for an eligible one)
             raise InvalidInput(str(exc), ["entry_invalid"]) from None
         proof = InclusionProof(
             leaf_index=data.proof.leaf_index,

@@ -63,6 +63,11 @@ class PayoutRail(Protocol):
     @property
     def name(self) -> str: ...
 
+    def check(self, transfers: Sequence[Transfer], *, reference: str | None = None) -> None:
+        """Raise `RailRefused` for anything `submit` would refuse, without side effects: the use case asks before
+        it commits PROCESSING, so a refusal changes nothing."""
+        ...
+
     async def submit(
         self, transfers: Sequence[Transfer], *, actor: str, reference: str | None = None
     ) -> Sequence[TransferSubmitted]:

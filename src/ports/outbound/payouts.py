@@ -95,14 +95,19 @@ class StaffRequestRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransferRecord:
+    """One processing attempt: claimed with PROCESSING, sent once the rail returned its reference."""
+
     payout_id: UUID
     attempt: int
     rail: str
-    reference: str
+    destination: str
+    """No secrets: ``ach:<routing>:<last 4>:<type>`` or ``cheque:<ZIP>``."""
     amount: Money
-    submitted_at: datetime
+    claimed_at: datetime
     submitted_by: UUID
+    reference: str | None = None
     trace_number: str | None = None
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +167,11 @@ class PayoutRepository(Protocol):
         generation (the old approvals stay on record but no longer count)."""
         ...
 
+    async def counted_win(self, account_id: UUID) -> bool:
+        """Whether the person has a payout that counts as a win (§6.4): any payout not cancelled, or one cancelled
+        for a disqualifying reason (a disqualified winner's membership is CANCELLED, but they still won)."""
+        ...
+
     async def of_account(self, account_id: UUID) -> Sequence[Payout]:
         """Newest first."""
         ...
@@ -205,9 +215,18 @@ class PayoutRepository(Protocol):
         ...
 
     # transfers and remittances --------------------------------------------------------------------------------
-    async def add_transfer(self, record: TransferRecord) -> None:
-        """`ConflictError` if this attempt already has a transfer (a rail is never called twice per attempt)."""
+    async def claim_transfer(self, record: TransferRecord) -> None:
+        """Claim an attempt (in the PROCESSING transaction); `ConflictError` if it is already claimed, so a rail is
+        never called twice for one attempt."""
         ...
+
+    async def mark_sent(
+        self, payout_id: UUID, attempt: int, *, reference: str, trace_number: str | None, at: datetime
+    ) -> bool:
+        """Record what the rail did; False if the attempt was already marked sent (or never claimed)."""
+        ...
+
+    async def transfer(self, payout_id: UUID, attempt: int) -> TransferRecord | None: ...
 
     async def transfers(self, payout_id: UUID) -> Sequence[TransferRecord]: ...
 

@@ -74,6 +74,18 @@ async def program_decision(uow: UnitOfWork, *, now: datetime, rules: ProgramRule
     )
 
 
+async def has_won(uow: UnitOfWork, account_id: UUID) -> tuple[bool, bool]:
+    """(the person has won, their verified identity has won under another account): §3 and §6.4, with a payout
+    cancelled for a disqualifying reason counting as a win."""
+    memberships = await uow.billing.memberships_of(account_id)
+    person = any(m.status in WINNER_STATES for m in memberships) or await uow.payouts.counted_win(account_id)
+    stored = await uow.kyc.get(account_id)
+    identity = False
+    if stored is not None and stored.record.fingerprint:
+        identity = (await uow.kyc.identity_elsewhere(stored.record.fingerprint, other_than=account_id))[1]
+    return person, identity
+
+
 async def facts_of(uow: UnitOfWork, account_id: UUID, now: datetime) -> EligibilityFacts:
     """Everything §6 looks at for the person's latest membership, read in the caller's transaction."""
     memberships = list(await uow.billing.memberships_of(account_id))
@@ -90,7 +102,7 @@ async def facts_of(uow: UnitOfWork, account_id: UUID, now: datetime) -> Eligibil
         cancellation_scheduled=bool(latest and latest.cancel_effective_at),
         open_dispute=disputes > 0,
         kyc=record,
-        person_has_won=any(m.status in WINNER_STATES for m in memberships),
+        person_has_won=any(m.status in WINNER_STATES for m in memberships) or await uow.payouts.counted_win(account_id),
         identity_has_won=won_elsewhere,
         identity_has_other_live_membership=live_elsewhere,
     )

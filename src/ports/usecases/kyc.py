@@ -18,6 +18,7 @@ from domain.errors import InvalidIdentity
 from domain.events import KycFailed, KycNeedsReview, KycReminder, KycVerified
 from domain.identity import fingerprint
 from domain.kyc import KycStatus, ProviderOutcome, ProviderResult, StaffDecision
+from domain.routing import name_digest
 from domain.sessions import Role
 from ports.outbound.kyc import IdentityVerifier, VerificationFacts
 from ports.outbound.kyc_records import StoredKyc
@@ -210,6 +211,9 @@ async def sync_attempt(deps: Deps, attempt_id: str) -> str:
     if outcome is None:
         return "in progress"
     identity = _identity(deps, facts)
+    verified_name = name_digest(
+        key=deps.identity_key, name=" ".join(part for part in (facts.given_name, facts.family_name) if part)
+    )
     now = deps.clock.now()
     async with deps.uow() as uow:
         stored = await uow.kyc.by_attempt(attempt_id, for_update=True)
@@ -226,6 +230,7 @@ async def sync_attempt(deps: Deps, attempt_id: str) -> str:
                 date_of_birth=facts.date_of_birth,
                 country=facts.country,
                 fingerprint=identity,
+                name_digest=verified_name,
             ),
             fingerprint_conflict=conflict,
             profile_date_of_birth=profile.date_of_birth if profile else None,

@@ -33,6 +33,7 @@ from ports.usecases import billing_sync
 from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
+from ports.usecases.eligibility import has_won
 from ports.usecases.errors import Forbidden, InvalidInput, NotFound, Refused
 
 HISTORY_MAX_LIMIT = 100
@@ -129,8 +130,11 @@ async def _pending_membership(
         if rejoin and not any(m.status in ENDED_STATES and m.tenure_start for m in memberships):
             raise Refused("there is no earlier membership to rejoin after", ["no_ended_membership"])
         if pending is None:
+            person_won, identity_won = await has_won(uow, principal.account_id)
             decision = may_join(
-                earlier_states=[m.status for m in memberships], person_has_won=False, identity_has_won=False
+                earlier_states=[m.status for m in memberships],
+                person_has_won=person_won,
+                identity_has_won=identity_won,
             )
             if not decision.ok:
                 raise Refused("you cannot start a new membership", [r.value for r in decision.reasons])
@@ -281,7 +285,10 @@ async def membership_status(deps: Deps, principal: Principal) -> MembershipStatu
         memberships = list(await uow.billing.memberships_of(principal.account_id))
         latest = memberships[0] if memberships else None
         place = await uow.queue.place_of_membership(latest.id) if latest else None
-    join_ok = may_join(earlier_states=[m.status for m in memberships], person_has_won=False, identity_has_won=False).ok
+        person_won, identity_won = await has_won(uow, principal.account_id)
+    join_ok = may_join(
+        earlier_states=[m.status for m in memberships], person_has_won=person_won, identity_has_won=identity_won
+    ).ok
     if latest is None:
         return MembershipStatus(membership_id=None, status="none", can_join=principal.role.value == "member")
     anchor = latest.tenure_start

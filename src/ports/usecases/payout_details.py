@@ -158,11 +158,18 @@ async def submit_bank_details(
     box = payout_services(deps).box
     async with deps.uow() as uow:
         payout = await _mine_for_change(uow, deps, principal, payout_id)
+        stored = await uow.kyc.get(principal.account_id)
+        verified = stored.record.name_digest if stored else None
+        if verified is None:
+            raise Refused(
+                "verify your identity again: we have no verified name to match the account", ["kyc_name_unknown"]
+            )
         check = check_bank_details(
             routing_number=routing_number,
             account_number=account_number,
             holder_name=holder_name,
-            kyc_legal_name=await _legal_name(uow, principal.account_id),
+            verified_name_digest=verified,
+            name_key=deps.identity_key,
             account_type=account_type,
         )
         if not check.ok:

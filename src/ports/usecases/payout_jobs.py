@@ -45,27 +45,32 @@ async def remind(deps: Deps, payload: Payload) -> int:
                     name for name, absent in (("payment_details", details is None), ("w9", tax is None)) if absent
                 ]
                 rules = payout_rules(deps, payout)
-                for day in info_reminders_due(
+                due = info_reminders_due(
                     selected_at=payout.selected_at,
                     now=now,
                     already_sent=(),
                     details_missing=bool(missing),
                     policy=policy,
-                ):
+                )
+                fresh = [
+                    day
+                    for day in due
                     if await uow.billing.raise_notice_once(
                         membership_id=membership_id, notice_key=f"payout_info:{payout_id}:{day}", at=now
-                    ):
-                        membership = await uow.billing.get_membership(membership_id)
-                        assert membership is not None
-                        billing_sync.notify(
-                            uow,
-                            PayoutInfoRequired.name,
-                            membership,
-                            payoutId=payout.payout_id,
-                            missing=missing,
-                            deadline=unclaimed_deadline(payout.selected_at, rules),
-                        )
-                        raised += 1
+                    )
+                ]
+                if fresh:  # after downtime, one reminder for all those missed (each is still marked sent once)
+                    membership = await uow.billing.get_membership(membership_id)
+                    assert membership is not None
+                    billing_sync.notify(
+                        uow,
+                        PayoutInfoRequired.name,
+                        membership,
+                        payoutId=payout.payout_id,
+                        missing=missing,
+                        deadline=unclaimed_deadline(payout.selected_at, rules),
+                    )
+                    raised += 1
                 if is_unclaimed(
                     payout, details_missing=details is None, now=now, rules=rules
                 ) and await uow.billing.raise_notice_once(

@@ -30,7 +30,7 @@ from domain.kyc import KycRecord
 from domain.membership import MembershipEvent
 from domain.payouts import Payout, PayoutStatus, ProcessingFacts, StaffMember, StaffRole
 from domain.rules import ProgramRules
-from domain.sessions import Role
+from domain.sessions import STAFF_ROLES, Role
 from ports.outbound.billing import MembershipRecord
 from ports.outbound.errors import ConflictError
 from ports.outbound.payout_rail import PayoutMethod, RailRefused, Transfer, TransferSubmitted
@@ -128,6 +128,7 @@ async def approve(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
     async with deps.uow() as uow:
         staff = await staff_member(uow, principal)
         payout = await locked(uow, payout_id)
+        await _no_open_cancellation(uow, payout)
         try:
             approved = rules_of.approve(payout, staff, now, payout_rules(deps, payout))
         except PayoutRefused as exc:
@@ -145,6 +146,7 @@ async def schedule(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
     now = deps.clock.now()
     async with deps.uow() as uow:
         payout = await locked(uow, payout_id)
+        await _no_open_cancellation(uow, payout)
         try:
             scheduled = rules_of.schedule(payout)
         except InvalidTransition as exc:
@@ -235,7 +237,8 @@ async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str)
 
 
 async def withdraw_cancellation(deps: Deps, principal: Principal, payout_id: UUID) -> None:
-    """Close an open cancellation request without cancelling (any staff member; audited)."""
+    """Close my open cancellation request without cancelling (audited). Nobody else may: a fraud report must not
+    vanish because one other person disagrees."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         staff = await staff_member(uow, principal)
@@ -243,6 +246,8 @@ async def withdraw_cancellation(deps: Deps, principal: Principal, payout_id: UUI
         pending = await uow.payouts.open_request(CANCEL_REQUEST, payout.payout_id)
         if pending is None:
             raise NotFound("no cancellation request is open")
+        if pending.requested_by != principal.account_id:
+            raise Refused("only the staff member who asked may withdraw a cancellation request", ["not_requester"])
         await uow.payouts.resolve_request(pending.id, by=principal.account_id, at=now, outcome="withdrawn")
         await record_audit(
             uow,
@@ -257,8 +262,11 @@ async def withdraw_cancellation(deps: Deps, principal: Principal, payout_id: UUI
 
 
 async def _requester(uow: UnitOfWork, pending: StaffRequestRecord) -> StaffMember:
+    """The first of the two staff, as they are now: one who left the staff meanwhile no longer counts."""
     account = await uow.accounts.get(pending.requested_by)
-    role = Role(account.role) if account else Role.MEMBER
+    if account is None or not account.active or account.role not in {r.value for r in STAFF_ROLES}:
+        raise Refused("the staff member who asked is no longer staff; ask again", ["requester_not_staff"])
+    role = Role(account.role)
     return StaffMember(
         staff_id=str(pending.requested_by),
         roles=frozenset({StaffRole.FINANCE}) if role is Role.FINANCE else frozenset({StaffRole.ADMIN}),
@@ -345,10 +353,12 @@ async def _facts(uow: UnitOfWork, payout: Payout) -> ProcessingFacts:
 async def process(
     deps: Deps, principal: Principal, payout_ids: Sequence[UUID], *, rail: str, reference: str | None = None
 ) -> list[TransferSubmitted]:
-    """Send payouts through a rail: SCHEDULED (or FAILED/RETURNED, a retry) → PROCESSING, then the rail.
+    """Send payouts through a rail: SCHEDULED (or FAILED/RETURNED, re-approved: a retry) → PROCESSING, then the rail.
 
-    Finance only, with a fresh step-up (the rail opens full account numbers). The first PROCESSING freezes the
-    withholding and retention deduction and posts them. Refused while payouts are frozen.
+    Finance only, with a fresh step-up (the rail opens full account numbers). In one transaction, under the program
+    lock (so a freeze confirmed meanwhile cannot be overtaken): each payout moves to PROCESSING (the first time,
+    withholding and retention are frozen and posted) and its attempt is claimed; the rail checks the transfers
+    before anything commits. Only then is the rail called, and what it did is recorded on the claims (D118).
     """
     require_finance(principal)
     require_recent_authentication(deps, principal)
@@ -356,16 +366,17 @@ async def process(
     chosen = services.rails.get(rail)
     if chosen is None:
         raise InvalidInput(f"unknown rail {rail!r}", ["rail_unknown"])
-    ids = list(dict.fromkeys(payout_ids))
+    ids = sorted(set(payout_ids))  # one lock order for every caller
     if not ids:
         raise InvalidInput("choose at least one payout", ["payouts_missing"])
     now = deps.clock.now()
     transfers: list[Transfer] = []
     async with deps.uow() as uow:
-        if await uow.payouts.frozen():
+        if await uow.payouts.lock_program():
             raise Refused("payouts are frozen", ["payouts_frozen"])
-        for payout_id in sorted(ids):  # one lock order for every caller
+        for payout_id in ids:
             payout = await locked(uow, payout_id)
+            await _no_open_cancellation(uow, payout)
             rules = payout_rules(deps, payout)
             try:
                 started = rules_of.start_processing(payout, await _facts(uow, payout), now, rules)
@@ -381,6 +392,18 @@ async def process(
                     at=now,
                 ):
                     await uow.ledger.post(entry)
+            transfer, destination = await _transfer(uow, started)
+            await uow.payouts.claim_transfer(
+                TransferRecord(
+                    payout_id=payout_id,
+                    attempt=started.attempt,
+                    rail=rail,
+                    destination=destination,
+                    amount=transfer.amount,
+                    claimed_at=now,
+                    submitted_by=principal.account_id,
+                )
+            )
             await _changed(
                 uow,
                 payout,
@@ -390,39 +413,31 @@ async def process(
                 at=now,
                 rail=rail,
                 attempt=started.attempt,
+                destination=destination,
                 net_cents=started.amounts.net.cents,
                 withholding_cents=started.amounts.withholding.cents,
                 retention_cents=started.amounts.retention_deduction.cents,
             )
-            transfers.append(await _transfer(uow, started))
-            _notify(
-                uow, PayoutProcessing.name, await _membership(uow, started), started, netCents=started.amounts.net.cents
-            )
+            transfers.append(transfer)
+            membership = await _membership(uow, started)
+            _notify(uow, PayoutProcessing.name, membership, started, netCents=started.amounts.net.cents)
+        try:
+            chosen.check(transfers, reference=reference)
+        except RailRefused as exc:
+            raise Refused(f"the {rail} rail refused: {exc}", ["rail_refused"]) from None
         await uow.commit()
-    try:
-        sent = await chosen.submit(transfers, actor=str(principal.account_id), reference=reference)
-    except RailRefused as exc:
-        raise Refused(f"the {rail} rail refused: {exc}; mark the payouts failed to retry", ["rail_refused"]) from None
+    sent = await chosen.submit(transfers, actor=str(principal.account_id), reference=reference)
     async with deps.uow() as uow:
         for done in sent:
-            await uow.payouts.add_transfer(
-                TransferRecord(
-                    payout_id=done.payout_id,
-                    attempt=done.attempt,
-                    rail=done.rail,
-                    reference=done.reference,
-                    trace_number=done.trace_number,
-                    amount=next(t.amount for t in transfers if t.payout_id == done.payout_id),
-                    submitted_at=now,
-                    submitted_by=principal.account_id,
-                )
+            await uow.payouts.mark_sent(
+                done.payout_id, done.attempt, reference=done.reference, trace_number=done.trace_number, at=now
             )
             await record_audit(
                 uow,
                 entity_type="payout",
                 entity_id=str(done.payout_id),
                 actor=str(principal.account_id),
-                action="transfer_submitted",
+                action="transfer_sent",
                 at=now,
                 after={"rail": done.rail, "attempt": done.attempt, "reference": done.reference},
             )
@@ -430,12 +445,27 @@ async def process(
     return list(sent)
 
 
-async def _transfer(uow: UnitOfWork, payout: Payout) -> Transfer:
+async def _no_open_cancellation(uow: UnitOfWork, payout: Payout) -> None:
+    """A payout someone asked to cancel is not approved, scheduled or sent until that request is settled."""
+    pending = await uow.payouts.open_request(CANCEL_REQUEST, payout.payout_id)
+    if pending is not None:
+        raise Refused(
+            f"a cancellation ({pending.reason}) is waiting for a second staff member; confirm or withdraw it first",
+            ["cancellation_pending"],
+        )
+
+
+async def _transfer(uow: UnitOfWork, payout: Payout) -> tuple[Transfer, str]:
+    """The rail's instruction for the payout's current attempt, and its destination without secrets."""
     payout_id = UUID(payout.payout_id)
     details = await uow.payouts.details(payout_id)
     assert details is not None  # processing_check refused otherwise
     assert payout.amounts is not None
-    return Transfer(
+    if details.method is PayoutMethod.ACH:
+        destination = f"ach:{details.routing_number}:{details.account_last4}:{details.account_type}"
+    else:
+        destination = f"cheque:{details.address.postal_code if details.address else ''}"
+    transfer = Transfer(
         payout_id=payout_id,
         attempt=payout.attempt,
         amount=payout.amounts.net,
@@ -446,6 +476,7 @@ async def _transfer(uow: UnitOfWork, payout: Payout) -> Transfer:
         sealed_account_number=details.account_sealed,
         mailing_address=details.address if details.method is PayoutMethod.CHEQUE else None,
     )
+    return transfer, destination
 
 
 async def complete(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
@@ -455,6 +486,9 @@ async def complete(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
     now = deps.clock.now()
     async with deps.uow() as uow:
         payout = await locked(uow, payout_id)
+        sent = await uow.payouts.transfer(UUID(payout.payout_id), payout.attempt)
+        if payout.status is PayoutStatus.PROCESSING and (sent is None or sent.sent_at is None):
+            raise Refused("no transfer was sent for this attempt; mark it failed and retry", ["transfer_not_sent"])
         try:
             done = rules_of.complete(payout, str(principal.account_id), now)
         except (PayoutRefused, InvalidTransition) as exc:

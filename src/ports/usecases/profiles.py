@@ -13,15 +13,17 @@ from enum import Enum
 from functools import cache
 
 from domain.checkout import PostalAddress
+from domain.payouts import SETTLED
 from domain.preferences import DEFAULT_PREFERENCES
 from domain.profile import ProfileProblem, clean_text, date_of_birth_problems, name_ok, phone_ok, us_address
 from domain.rules import ProgramRules
 from ports.outbound.accounts import Account, AuthSession
 from ports.outbound.notifications import FeedPosition, Notification
 from ports.outbound.profiles import Profile, SecurityEventView
+from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
-from ports.usecases.errors import InvalidInput, NotFound
+from ports.usecases.errors import InvalidInput, NotFound, Refused
 from ports.usecases.settings import PreferenceSwitch, switches
 
 EXPORT_SECURITY_EVENTS = 1000
@@ -140,9 +142,19 @@ async def update_profile(
             account_id=principal.account_id
         )
         new = _apply(current, update, now=now, rules=rules)
+        payee = (new.address, new.legal_first_name, new.legal_last_name)
+        if payee != (current.address, current.legal_first_name, current.legal_last_name) and await _payout_open(
+            uow, principal
+        ):
+            # A winner's cheque is payable to this name at this address (D116): both stay put while a payout is open.
+            raise Refused("your name and address cannot change while your payout is open; contact us", ["payout_open"])
         await uow.profiles.save(new, at=now)
         await uow.commit()
     return ProfileView(email=account.email, profile=replace(new, updated_at=now))
+
+
+async def _payout_open(uow: UnitOfWork, principal: Principal) -> bool:
+    return any(p.status not in SETTLED for p in await uow.payouts.of_account(principal.account_id))
 
 
 async def request_deletion(deps: Deps, principal: Principal) -> datetime:

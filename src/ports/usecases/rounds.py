@@ -41,6 +41,8 @@ CRON_ACTOR = "cron"
 NOT_REACHED = "not_reached"
 """Reason recorded for entries behind the last one a round needed to check (D115)."""
 PAGE = 1_000
+TRIGGER_TRIES = 3
+"""A staff trigger re-runs a refused evaluation this often before answering 409 (the job retries on its own)."""
 
 
 def payout_services(deps: Deps) -> PayoutServices:
@@ -71,6 +73,16 @@ async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
         size = await uow.queue.size()
 
         async def finish(outcome: str, blockers: tuple[str, ...], round_id: UUID | None = None) -> EvaluationResult:
+            if triggered_by != CRON_ACTOR:  # a person asked: their request is audited, whatever it found
+                await record_audit(
+                    uow,
+                    entity_type="program",
+                    entity_id="evaluations",
+                    actor=triggered_by,
+                    action="evaluation_triggered",
+                    at=now,
+                    after={"day": day.isoformat(), "outcome": outcome},
+                )
             await uow.payouts.add_evaluation(
                 EvaluationRecord(
                     id=deps.new_id(),
@@ -181,16 +193,19 @@ async def _snapshot(
         if not rows:
             return entries, through
         for row in rows:
+            # Numbered here, consecutively in key order: a page read after a concurrent join or leave still
+            # yields positions 1..N (a drifted index cannot break the snapshot either).
+            position = len(entries) + 1
             reasons: tuple[str, ...] = (NOT_REACHED,)
             if found < wanted:
                 result = eligibility(await facts_of(uow, row.account_id, now), rules, now)
                 reasons = tuple(reason.value for reason in result.reasons)
                 found += result.ok
-                through = row.position
+                through = position
             entries.append(
                 StoredEntry(
                     entry=SnapshotEntry(
-                        position=row.position,
+                        position=position,
                         member_number=row.key.member_number,
                         tenure_start=row.key.tenure_start,
                         eligible=not reasons,
@@ -267,6 +282,11 @@ async def run_evaluation(deps: Deps, payload: Payload) -> str:
 async def trigger_evaluation(deps: Deps, staff: Principal) -> EvaluationResult:
     """Staff run today's evaluation now (the same one as the cron job; audited by its evaluation record)."""
     require_staff(staff)
+    for _ in range(TRIGGER_TRIES - 1):
+        try:
+            return await evaluate(deps, triggered_by=f"staff:{staff.account_id}")
+        except ConflictError:  # a selected membership changed meanwhile (D124): evaluate again, from a fresh read
+            continue
     return await evaluate(deps, triggered_by=f"staff:{staff.account_id}")
 
 

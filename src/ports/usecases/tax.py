@@ -41,6 +41,16 @@ CSV_COLUMNS = (
 )
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to a spreadsheet: W-9 text comes from members (OWASP CSV
+injection), so such cells are quoted with a leading apostrophe."""
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _dollars(money: Money) -> str:
     return f"{money.cents // 100}.{money.cents % 100:02d}"
 
@@ -61,7 +71,8 @@ async def form_1099_csv(deps: Deps, principal: Principal, tax_year: int) -> str:
             form = await uow.payouts.tax_form(UUID(max(record.payout_ids)))
             address = form.address if form else None
             writer.writerow(
-                (
+                _cell(value)
+                for value in (
                     record.tax_year,
                     record.person_id,
                     form.legal_name if form else "",
@@ -117,6 +128,7 @@ async def record_remittance(
     currency = deps.rules.in_force(now).reward.currency
     amount = Money(cents=amount_cents, currency=currency)
     async with deps.uow() as uow:
+        await uow.payouts.lock_program()  # remittances one at a time: two cannot both pass the "owed" check
         owed = await uow.ledger.balance(Account.WITHHOLDING_PAYABLE, currency)
         if amount > owed:
             raise Refused("that is more than the withholding owed", ["exceeds_withholding_payable"])

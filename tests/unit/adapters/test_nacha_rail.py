@@ -155,7 +155,8 @@ async def test_entries_carry_codes_accounts_amounts_ids_and_traces(rail: NachaFi
     assert [e.account_number for e in entries] == ["111222333", "44455-66"]
     assert [e.amount_cents for e in entries] == [12_345, 67_890]
     assert [e.individual_id for e in entries] == [t.payout_id.hex[:15].upper() for t in (checking, savings)]
-    assert [e.trace_number for e in entries] == [ODFI + "0000001", ODFI + "0000002"]
+    # ODFI + day of year (65) + the file's modifier index (A = 00) + the entry number.
+    assert [e.trace_number for e in entries] == [ODFI + "0650001", ODFI + "0650002"]
     assert [s.trace_number for s in submitted] == [e.trace_number for e in entries]
     assert [(s.payout_id, s.attempt) for s in submitted] == [(checking.payout_id, 1), (savings.payout_id, 1)]
 
@@ -169,10 +170,12 @@ async def test_names_are_ascii_folded_upper_cased_and_truncated(rail: NachaFileR
 
 
 async def test_two_files_on_one_day_get_distinct_names_and_modifiers(rail: NachaFileRail, export_dir: Path) -> None:
-    first = (await rail.submit([ach()], actor="finance:1"))[0].reference
-    second = (await rail.submit([ach()], actor="finance:1"))[0].reference
+    one = (await rail.submit([ach()], actor="finance:1"))[0]
+    two = (await rail.submit([ach()], actor="finance:1"))[0]
+    first, second = one.reference, two.reference
 
     assert (first, second) == ("tenure-ach-20260306-A.ach", "tenure-ach-20260306-B.ach")
+    assert one.trace_number != two.trace_number, "a return names exactly one entry of one file"
     assert [lines_of(export_dir, name)[0][33] for name in (first, second)] == ["A", "B"]
     assert files_in(export_dir) == [first, second]
 
@@ -180,6 +183,8 @@ async def test_two_files_on_one_day_get_distinct_names_and_modifiers(rail: Nacha
 async def test_a_value_sealed_for_another_payout_is_refused_and_nothing_is_written(
     rail: NachaFileRail, export_dir: Path
 ) -> None:
+    with pytest.raises(RailRefused, match="will not open"):
+        rail.check([ach(), ach(sealed_for=uuid4())])
     with pytest.raises(RailRefused, match="will not open"):
         await rail.submit([ach(), ach(sealed_for=uuid4())], actor="finance:1")
     assert files_in(export_dir) == []

@@ -91,6 +91,11 @@ def processing(facts: ProcessingFacts = READY) -> Payout:
     return start_processing(schedule(approved()), facts, T0 + timedelta(hours=1), RULES)
 
 
+def reapproved(payout: Payout) -> Payout:
+    """A failed or returned payout approved again by two staff (one from finance), as a retry requires."""
+    return approve(approve(payout, CLERK, T0, RULES), OPS2, T0, RULES)
+
+
 # -- amounts (§8 examples) -----------------------------------------------------------------------------------------
 
 
@@ -273,8 +278,10 @@ def test_the_winner_never_approves_and_staff_hold_no_membership() -> None:
 def test_no_approval_once_complete_or_in_flight() -> None:
     assert check_approval(approved(), OPS2, RULES) == (StaffRefusal.WRONG_STATUS,)
     assert check_approval(processing(), OPS2, RULES) == (StaffRefusal.WRONG_STATUS,)
-    # A failed payout keeps its approvals: a further approval is refused as superfluous.
-    assert check_approval(fail(processing()), OPS2, RULES) == (StaffRefusal.APPROVALS_COMPLETE,)
+    # A failed payout loses its approvals (a retry sends money again); once re-approved, more are superfluous.
+    assert fail(processing()).approvals == ()
+    assert check_approval(fail(processing()), OPS2, RULES) == ()
+    assert check_approval(reapproved(fail(processing())), FIN, RULES) == (StaffRefusal.APPROVALS_COMPLETE,)
     three = ProgramRules(approvals_required=3)
     done = approve(approve(approve(fresh(three), FIN, T0, three), OPS, T0, three), OPS2, T0, three)
     assert done.status is S.APPROVED
@@ -321,8 +328,12 @@ def test_processing_freezes_amounts_at_the_first_attempt() -> None:
     assert started.status is S.PROCESSING
     assert started.attempt == 1
     assert started.amounts == payout_amounts(rules=RULES, w9_certified=False, retention_prepaid=False)
+    # A retry needs two approvals again.
+    with pytest.raises(PayoutRefused) as refused:
+        start_processing(fail(started), READY, T0 + timedelta(days=1), RULES)
+    assert refused.value.reasons == (ProcessingBlocker.APPROVALS_MISSING, ProcessingBlocker.FINANCE_APPROVAL_MISSING)
     # A W-9 arriving later does not change the withholding of the retry.
-    retried = start_processing(fail(started), READY, T0 + timedelta(days=1), RULES)
+    retried = start_processing(reapproved(fail(started)), READY, T0 + timedelta(days=1), RULES)
     assert retried.attempt == 2
     assert retried.amounts == started.amounts
 
@@ -442,7 +453,8 @@ def test_ach_return_within_60_days() -> None:
 
 def test_returned_payout_can_retry_and_complete_again() -> None:
     returned = mark_returned(complete(processing(), "rail", T0), T0 + timedelta(days=3))
-    again = start_processing(returned, READY, T0 + timedelta(days=4), RULES)
+    assert returned.approvals == (), "a return usually means a bad destination: approve the retry again"
+    again = start_processing(reapproved(returned), READY, T0 + timedelta(days=4), RULES)
     assert (again.status, again.attempt) == (S.PROCESSING, 2)
 
 
@@ -585,7 +597,7 @@ def test_withholding_correction_needs_two_staff_and_no_money_in_flight() -> None
     assert corrected.amounts == payout_amounts(rules=RULES, w9_certified=True, retention_prepaid=False)
     assert corrected.withholding_corrections == 1
     # The retry pays the corrected net; the amounts stay frozen at the corrected values.
-    retried = start_processing(corrected, replace(READY, w9_certified=False), T0, RULES)
+    retried = start_processing(reapproved(corrected), replace(READY, w9_certified=False), T0, RULES)
     assert retried.amounts == corrected.amounts
     with pytest.raises(PayoutRefused) as refused:
         correct_withholding(failed, w9_certified=True, requested_by=OPS, confirmed_by=OPS, rules=RULES)

@@ -1201,6 +1201,7 @@ class ProgramMachine(RuleBasedStateMachine):
         win = self.wins[self._pick(self._wins_in(PayoutStatus.PROCESSING), index)]
         if not succeeds:
             win.payout = fail(win.payout)
+            win.approvers = {}  # a retry sends money again: two staff approve it again
             return
         done = complete(win.payout, "rail:nacha", self.now)
         assert done.amounts is not None
@@ -1223,6 +1224,7 @@ class ProgramMachine(RuleBasedStateMachine):
         self.cash += win.net
         self._apply(self.members[returned.membership_id], E.PAYOUT_RETURNED)
         win.payout = returned
+        win.approvers = {}  # a return usually means a bad destination: the retry is approved again
         self.note("payout: ACH return")
 
     @precondition(lambda self: self._wins_in(PayoutStatus.FAILED, PayoutStatus.RETURNED))

@@ -15,6 +15,7 @@ from domain.routing import (
     check_bank_details,
     cheque_address_problems,
     holder_name_matches,
+    name_digest,
     normalise_name,
     routing_number_problems,
 )
@@ -154,3 +155,35 @@ def test_cheque_address_lists_every_problem() -> None:
     )
     assert cheque_address_problems(HOME, verified=False) == (ChequeAddressProblem.ADDRESS_NOT_VERIFIED,)
     assert cheque_address_problems(None, verified=True) == (ChequeAddressProblem.ADDRESS_INCOMPLETE,)
+
+
+def test_the_holder_is_checked_against_the_verified_name_digest_not_an_editable_name() -> None:
+    key = b"k" * 32
+    verified = name_digest(key=key, name="Ada Lovelace")
+    assert verified is not None
+    assert name_digest(key=key, name="LOVELACE, ada") == verified, "order, case and punctuation do not matter"
+    assert name_digest(key=b"x" * 32, name="Ada Lovelace") != verified, "keyed: useless without the key"
+    assert name_digest(key=key, name="-- ,") is None
+    ok = check_bank_details(
+        routing_number="011000015",
+        account_number="000123456789",
+        holder_name="ada lovelace",
+        verified_name_digest=verified,
+        name_key=key,
+        account_type="checking",
+    )
+    assert ok.ok
+    other = check_bank_details(
+        routing_number="011000015",
+        account_number="000123456789",
+        holder_name="Mallory Doe",
+        kyc_legal_name="Mallory Doe",  # a profile name edited to match is not what is checked
+        verified_name_digest=verified,
+        name_key=key,
+        account_type="checking",
+    )
+    assert other.problems == (BankDetailsProblem.HOLDER_NAME_MISMATCH,)
+    nothing = check_bank_details(
+        routing_number="011000015", account_number="000123456789", holder_name="Ada", account_type="checking"
+    )
+    assert nothing.problems == (BankDetailsProblem.HOLDER_NAME_MISMATCH,), "no name to compare: refused"
