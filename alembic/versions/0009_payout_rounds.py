@@ -24,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 APPEND_ONLY_TABLES = (
     "payout_rounds",
     "round_entries",
+    "round_verdicts",
     "round_evaluations",
     "payout_approvals",
     "withholding_remittances",
@@ -210,20 +211,32 @@ def upgrade() -> None:
         sa.Column("reasons", sa.Text(), nullable=False),
         sa.Column("salt", sa.LargeBinary(length=32), nullable=False),
         sa.ForeignKeyConstraint(
-            ["membership_id"],
-            ["memberships.id"],
-            name=op.f("fk_round_entries_membership_id_memberships"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
             ["round_id"],
             ["payout_rounds.id"],
             name=op.f("fk_round_entries_round_id_payout_rounds"),
             ondelete="RESTRICT",
+            deferrable=True,
+            initially="DEFERRED",
         ),
         sa.PrimaryKeyConstraint("round_id", "position", name=op.f("pk_round_entries")),
     )
     op.create_index("ix_round_entries_membership", "round_entries", ["membership_id", "round_id"], unique=False)
+    op.create_table(
+        "round_verdicts",
+        sa.Column("round_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+        sa.Column("membership_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+        sa.Column("eligible", sa.Boolean(), nullable=False),
+        sa.Column("reasons", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["round_id"],
+            ["payout_rounds.id"],
+            name=op.f("fk_round_verdicts_round_id_payout_rounds"),
+            ondelete="RESTRICT",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+        sa.PrimaryKeyConstraint("round_id", "membership_id", name=op.f("pk_round_verdicts")),
+    )
     op.create_table(
         "payout_approvals",
         sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
@@ -361,6 +374,7 @@ def downgrade() -> None:
     op.drop_table("payout_tax_forms")
     op.drop_table("payout_details")
     op.drop_table("payout_approvals")
+    op.drop_table("round_verdicts")
     op.drop_index("ix_round_entries_membership", table_name="round_entries")
     op.drop_table("round_entries")
     op.drop_index(

@@ -84,6 +84,37 @@ def merkle_root(leaves: Sequence[Leaf]) -> bytes:
     return level[0]
 
 
+class StreamingRoot:
+    """The same root as `merkle_root`, from leaf hashes fed one at a time in order, in O(log n) memory.
+
+    Why: a round's snapshot can hold a million entries; they are hashed while streaming out of the database
+    instead of being held in memory. Complete subtrees of equal height are merged as soon as both exist; at the
+    end the remaining peaks fold right to left, which is exactly the split at the largest power of two below n
+    (RFC 6962), i.e. a lone last node promoted unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._peaks: list[tuple[int, bytes]] = []
+        self.size = 0
+
+    def add(self, leaf_digest: bytes) -> None:
+        height, node = 0, leaf_digest
+        while self._peaks and self._peaks[-1][0] == height:
+            _, left = self._peaks.pop()
+            node = node_hash(left, node)
+            height += 1
+        self._peaks.append((height, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._peaks:
+            return hashlib.sha256(b"").digest()
+        node = self._peaks[-1][1]
+        for _, left in reversed(self._peaks[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
 def build_proof(leaves: Sequence[Leaf], index: int) -> InclusionProof:
     """Audit path for ``leaves[index]`` (siblings bottom-up; promoted levels contribute nothing)."""
     if not 0 <= index < len(leaves):

@@ -40,7 +40,9 @@ class SqlLedgerRepository:
             if existing is None or not existing.same_movement(entry):
                 raise LedgerConflict(f"{entry.reference} was already posted with different postings")
             return False
-        for posting in entry.postings:
+        # Balance rows are locked in one order (account, currency) by every entry, so two entries touching the same
+        # accounts the other way round (a commit and a release) queue behind each other instead of deadlocking.
+        for posting in sorted(entry.postings, key=lambda p: (str(p.account), p.amount.currency)):
             self._session.add(
                 models.LedgerPosting(
                     entry_id=entry_id,

@@ -752,20 +752,40 @@ class PayoutRound(UUIDv7Base):
 
 
 class RoundEntry(DefaultBase):
-    """One queue member as the round saw it, with the secret salt of its Merkle leaf (shown only to that member)."""
+    """One queue member as the round saw it, with the secret salt of its Merkle leaf (shown only to that member).
+
+    Written by one `INSERT … SELECT` over the queue (PERFORMANCE.md P3) before the round row, whose digest is
+    computed from these rows: hence the deferred foreign key. ``membership_id`` has no foreign key on purpose: the
+    check would take a share lock on every member's row (a million row writes, and a wait behind every billing
+    change) for ids the same statement just read from that table, and memberships are never deleted."""
 
     __tablename__ = "round_entries"
 
-    round_id: Mapped[UUID] = mapped_column(ForeignKey("payout_rounds.id", ondelete="RESTRICT"), primary_key=True)
+    round_id: Mapped[UUID] = mapped_column(
+        ForeignKey("payout_rounds.id", ondelete="RESTRICT", deferrable=True, initially="DEFERRED"), primary_key=True
+    )
     position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     member_number: Mapped[int] = mapped_column(BigInteger)
-    membership_id: Mapped[UUID] = mapped_column(ForeignKey("memberships.id", ondelete="RESTRICT"))
+    membership_id: Mapped[UUID] = mapped_column()
     tenure_start: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     eligible: Mapped[bool] = mapped_column(Boolean)
     reasons: Mapped[str] = mapped_column(Text)
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
 
     __table_args__ = (Index("ix_round_entries_membership", "membership_id", "round_id"),)
+
+
+class RoundVerdict(DefaultBase):
+    """The eligibility checked for one member at the front of a round's queue; the snapshot statement joins it."""
+
+    __tablename__ = "round_verdicts"
+
+    round_id: Mapped[UUID] = mapped_column(
+        ForeignKey("payout_rounds.id", ondelete="RESTRICT", deferrable=True, initially="DEFERRED"), primary_key=True
+    )
+    membership_id: Mapped[UUID] = mapped_column(primary_key=True)
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[str] = mapped_column(Text)
 
 
 class Payout(UUIDv7AuditBase):

@@ -5,13 +5,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, false, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from adapters.sql import models
 from domain.checkout import PostalAddress
+from domain.merkle import SALT_BYTES
 from domain.money import Money
 from domain.payouts import Approval, Cancellation, Payout, PayoutAmounts, PayoutStatus, StaffRole
 from domain.rounds import SnapshotEntry
@@ -30,8 +31,6 @@ from ports.outbound.payouts import (
 
 P = models.Payout
 T = models.PayoutTransfer
-ENTRY_BATCH = 5_000
-"""Snapshot rows per INSERT (a round stores the whole queue)."""
 _OPEN = (PayoutStatus.PENDING_APPROVAL.value, PayoutStatus.APPROVED.value, PayoutStatus.SCHEDULED.value)
 
 
@@ -135,7 +134,42 @@ class SqlPayoutRepository:
         row = await self._session.scalar(select(models.PayoutRound).where(models.PayoutRound.round_key == round_key))
         return _round(row) if row is not None else None
 
-    async def add_round(self, record: RoundRecord, entries: Sequence[StoredEntry]) -> None:
+    async def snapshot_queue(
+        self, round_id: UUID, *, verdicts: Sequence[tuple[UUID, tuple[str, ...]]], unchecked_reason: str
+    ) -> int:
+        if verdicts:
+            await self._session.execute(
+                insert(models.RoundVerdict),
+                [
+                    {"round_id": round_id, "membership_id": m, "eligible": not reasons, "reasons": ",".join(reasons)}
+                    for m, reasons in verdicts
+                ],
+            )
+        M, V, E = models.Membership, models.RoundVerdict, models.RoundEntry
+        if self._session.get_bind().dialect.name == "sqlite":
+            salt: Any = func.randomblob(SALT_BYTES)
+        else:  # gen_random_uuid() draws from the server's strong random source (PostgreSQL 13+, no extension)
+            salt = func.uuid_send(func.gen_random_uuid()).op("||")(func.uuid_send(func.gen_random_uuid()))
+        rows = (
+            select(
+                literal(round_id, E.round_id.type),
+                func.row_number().over(order_by=(M.tenure_start, M.member_number)),
+                M.member_number,
+                M.id,
+                M.tenure_start,
+                func.coalesce(V.eligible, false()),
+                func.coalesce(V.reasons, unchecked_reason),
+                salt,
+            )
+            .select_from(M)
+            .outerjoin(V, and_(V.round_id == round_id, V.membership_id == M.id))
+            .where(M.status.in_(models.QUEUE_STATUSES))
+        )
+        columns = ["round_id", "position", "member_number", "membership_id", "tenure_start", "eligible", "reasons"]
+        done = await self._session.execute(insert(E).from_select([*columns, "salt"], rows))
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    async def add_round(self, record: RoundRecord) -> None:
         try:
             async with self._session.begin_nested():
                 await self._session.execute(
@@ -156,23 +190,6 @@ class SqlPayoutRepository:
                 )
         except IntegrityError as exc:
             raise ConflictError(f"a round already exists for {record.round_key}") from exc
-        for start in range(0, len(entries), ENTRY_BATCH):
-            await self._session.execute(
-                insert(models.RoundEntry),
-                [
-                    {
-                        "round_id": record.id,
-                        "position": stored.entry.position,
-                        "member_number": stored.entry.member_number,
-                        "membership_id": stored.membership_id,
-                        "tenure_start": stored.entry.tenure_start,
-                        "eligible": stored.entry.eligible,
-                        "reasons": ",".join(stored.entry.reasons),
-                        "salt": stored.salt,
-                    }
-                    for stored in entries[start : start + ENTRY_BATCH]
-                ],
-            )
 
     async def rounds(self, *, before: date | None, limit: int) -> Sequence[RoundRecord]:
         stmt = select(models.PayoutRound).order_by(models.PayoutRound.round_key.desc()).limit(limit)

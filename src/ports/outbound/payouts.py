@@ -134,8 +134,17 @@ class PayoutRepository(Protocol):
     # rounds ---------------------------------------------------------------------------------------------------
     async def round_by_key(self, round_key: date) -> RoundRecord | None: ...
 
-    async def add_round(self, record: RoundRecord, entries: Sequence[StoredEntry]) -> None:
-        """Insert the round and its whole snapshot; `ConflictError` if a round already holds the date."""
+    async def snapshot_queue(
+        self, round_id: UUID, *, verdicts: Sequence[tuple[UUID, tuple[str, ...]]], unchecked_reason: str
+    ) -> int:
+        """Store the whole queue as the round's snapshot in one `INSERT … SELECT` (PERFORMANCE.md P3): positions
+        numbered in queue order, a fresh random salt per entry, the eligibility ``verdicts`` (membership, reasons;
+        none = eligible) checked for the front of the queue, and ``unchecked_reason`` for everyone else. Returns N.
+        The round row itself follows with `add_round` in the same transaction."""
+        ...
+
+    async def add_round(self, record: RoundRecord) -> None:
+        """Insert the round (its snapshot is already stored); `ConflictError` if a round already holds the date."""
         ...
 
     async def rounds(self, *, before: date | None, limit: int) -> Sequence[RoundRecord]:

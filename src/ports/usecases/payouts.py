@@ -182,6 +182,7 @@ async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str)
         raise InvalidInput(str(exc), ["reason_unknown"]) from None
     async with deps.uow() as uow:
         staff = await staff_member(uow, principal)
+        await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
         if payout.status not in rules_of.CANCELLABLE:
             raise Refused("the payout cannot be cancelled now", ["wrong_status"])
@@ -485,6 +486,7 @@ async def complete(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
     require_finance(principal)
     now = deps.clock.now()
     async with deps.uow() as uow:
+        await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
         sent = await uow.payouts.transfer(UUID(payout.payout_id), payout.attempt)
         if payout.status is PayoutStatus.PROCESSING and (sent is None or sent.sent_at is None):
@@ -533,6 +535,7 @@ async def mark_returned(deps: Deps, principal: Principal, payout_id: UUID, retur
         raise InvalidInput("an ACH return code looks like R01", ["return_code_invalid"])
     now = deps.clock.now()
     async with deps.uow() as uow:
+        await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
         try:
             returned = rules_of.mark_returned(payout, now, payout_services(deps).policy)
@@ -569,6 +572,7 @@ async def correct_withholding(
     wanted = f"w9_certified={str(w9_certified).lower()}"
     async with deps.uow() as uow:
         staff = await staff_member(uow, principal)
+        await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
         if payout.status not in (PayoutStatus.FAILED, PayoutStatus.RETURNED) or payout.amounts is None:
             raise Refused("withholding can be corrected only on a failed or returned payout", ["wrong_status"])

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
-from domain.eligibility import eligibility
+from domain.eligibility import eligibility, winners_count
 from domain.events import PayoutSelected, RoundNotOpened, RoundOpened
 from domain.ledger import Account, reward_committed
 from domain.membership import MembershipEvent, MembershipState
-from domain.merkle import SALT_BYTES, InclusionProof
+from domain.merkle import InclusionProof, Leaf, StreamingRoot, leaf_hash
 from domain.money import Money
 from domain.payouts import new_payout
-from domain.rounds import NoRound, Snapshot, SnapshotEntry, round_key, select_round, verify_entry
+from domain.rounds import NoRound, NoRoundReason, Snapshot, SnapshotEntry, round_key, select_round, verify_entry
 from domain.rules import ProgramRules
 from ports.outbound.errors import ConflictError
 from ports.outbound.payouts import EvaluationRecord, RoundRecord, StoredEntry
@@ -41,6 +41,7 @@ CRON_ACTOR = "cron"
 NOT_REACHED = "not_reached"
 """Reason recorded for entries behind the last one a round needed to check (D115)."""
 PAGE = 1_000
+DIGEST_BATCH = 10_000
 TRIGGER_TRIES = 3
 """A staff trigger re-runs a refused evaluation this often before answering 409 (the job retries on its own)."""
 
@@ -108,26 +109,33 @@ async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
             await uow.commit()
             return result
 
-        entries, through = await _snapshot(uow, deps, now=now, rules=rules, wanted=fund // rules.reward)
-        salts = {stored.entry.member_number: stored.salt for stored in entries}
-        for stored in entries:
-            assert len(stored.salt) == SALT_BYTES
-        snapshot = Snapshot(round_key=day, entries=tuple(stored.entry for stored in entries))
-        selected = select_round(snapshot=snapshot, fund=fund, rules=rules, salts=salts)
-        if isinstance(selected, NoRound):
-            result = await finish(selected.reason.value, (selected.reason.value,))
+        verdicts = await _walk(uow, now=now, rules=rules, wanted=fund // rules.reward)
+        eligible = [membership_id for membership_id, reasons in verdicts if not reasons]
+        count = winners_count(fund=fund, rules=rules, eligible_count=len(eligible))
+        if count == 0:
+            reason = NoRoundReason.NO_ELIGIBLE_MEMBER.value
+            result = await finish(reason, (reason,))
             uow.record(
                 event_name=RoundNotOpened.name,
                 aggregate_type="round",
                 aggregate_id=day.isoformat(),
-                payload={"day": day.isoformat(), "reason": selected.reason.value},
+                payload={"day": day.isoformat(), "reason": reason},
             )
             logger.warning("payouts were possible on %s but nobody was eligible: no round", day)
             await uow.commit()
             return result
 
-        by_number = {stored.entry.member_number: stored for stored in entries}
         round_id = deps.new_id()
+        size = await uow.payouts.snapshot_queue(round_id, verdicts=verdicts, unchecked_reason=NOT_REACHED)
+        front = await uow.payouts.round_entries(round_id, after_position=0, limit=len(verdicts))
+        if [stored.membership_id for stored in front] != [membership_id for membership_id, _ in verdicts]:
+            # Someone joined or left the front between the walk and the snapshot: never select from a queue
+            # that no longer exists (D124). The job retries; a staff trigger retries at once.
+            raise ConflictError("the front of the queue changed during the evaluation; evaluate again")
+        digest = await _digest(uow, round_id)
+        winners = eligible[:count]
+        last = next(i for i, (membership_id, _) in enumerate(verdicts) if membership_id == winners[-1])
+        skipped = sum(1 for _, reasons in verdicts[:last] if reasons)
         await uow.payouts.add_round(
             RoundRecord(
                 id=round_id,
@@ -137,20 +145,15 @@ async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
                 rules_version=rules.version,
                 fund_before=fund,
                 reward=rules.reward,
-                winners=len(selected.winners),
-                queue_size=len(entries),
-                evaluated_through=through,
-                digest=selected.digest,
-            ),
-            entries,
-        )
-        payout_ids: list[UUID] = []
-        for winner in selected.winners:
-            payout_ids.append(
-                await _make_winner(
-                    uow, deps, by_number[winner.member_number].membership_id, day=day, now=now, rules=rules
-                )
+                winners=count,
+                queue_size=size,
+                evaluated_through=len(verdicts),
+                digest=digest,
             )
+        )
+        payout_ids = [
+            await _make_winner(uow, deps, membership_id, day=day, now=now, rules=rules) for membership_id in winners
+        ]
         await record_audit(
             uow,
             entity_type="round",
@@ -160,12 +163,12 @@ async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
             at=now,
             after={
                 "round_id": str(round_id),
-                "digest": selected.digest.hex(),
+                "digest": digest.hex(),
                 "winners": len(payout_ids),
-                "skipped": len(selected.skipped),
+                "skipped": skipped,
                 "fund_before_cents": fund.cents,
-                "committed_cents": selected.committed.cents,
-                "queue_size": len(entries),
+                "committed_cents": (rules.reward * count).cents,
+                "queue_size": size,
             },
         )
         uow.record(
@@ -179,43 +182,37 @@ async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
     return EvaluationResult(day=day, outcome="round_opened", blockers=(), fund=fund, winners=tuple(payout_ids))
 
 
-async def _snapshot(
-    uow: UnitOfWork, deps: Deps, *, now: datetime, rules: ProgramRules, wanted: int
-) -> tuple[list[StoredEntry], int]:
-    """The whole queue in order, eligibility checked until ``wanted`` eligible members are found; returns the
-    entries and the last position checked."""
-    random = payout_services(deps).random
-    entries: list[StoredEntry] = []
-    found = through = 0
+async def _walk(
+    uow: UnitOfWork, *, now: datetime, rules: ProgramRules, wanted: int
+) -> list[tuple[UUID, tuple[str, ...]]]:
+    """Eligibility from the front of the queue until ``wanted`` eligible members are found (or the queue ends):
+    each membership with its reasons (none = eligible), in queue order."""
+    verdicts: list[tuple[UUID, tuple[str, ...]]] = []
+    found = 0
     after = None
-    while True:
+    while found < wanted:
         rows = await uow.queue.page(limit=PAGE, after=after)
         if not rows:
-            return entries, through
+            break
         for row in rows:
-            # Numbered here, consecutively in key order: a page read after a concurrent join or leave still
-            # yields positions 1..N (a drifted index cannot break the snapshot either).
-            position = len(entries) + 1
-            reasons: tuple[str, ...] = (NOT_REACHED,)
-            if found < wanted:
-                result = eligibility(await facts_of(uow, row.account_id, now), rules, now)
-                reasons = tuple(reason.value for reason in result.reasons)
-                found += result.ok
-                through = position
-            entries.append(
-                StoredEntry(
-                    entry=SnapshotEntry(
-                        position=position,
-                        member_number=row.key.member_number,
-                        tenure_start=row.key.tenure_start,
-                        eligible=not reasons,
-                        reasons=reasons,
-                    ),
-                    membership_id=row.membership_id,
-                    salt=random.bytes(SALT_BYTES),
-                )
-            )
+            result = eligibility(await facts_of(uow, row.account_id, now), rules, now)
+            verdicts.append((row.membership_id, tuple(reason.value for reason in result.reasons)))
+            found += result.ok
+            if found >= wanted:
+                break
         after = rows[-1].key
+    return verdicts
+
+
+async def _digest(uow: UnitOfWork, round_id: UUID) -> bytes:
+    """The snapshot's Merkle root, hashed while streaming its entries in position order (O(log N) memory)."""
+    root = StreamingRoot()
+    position = 0
+    while batch := await uow.payouts.round_entries(round_id, after_position=position, limit=DIGEST_BATCH):
+        for stored in batch:
+            root.add(leaf_hash(Leaf(salt=stored.salt, entry=stored.entry.canonical_bytes())))
+        position = batch[-1].entry.position
+    return root.root()
 
 
 async def _make_winner(
@@ -374,19 +371,20 @@ async def verify_round(deps: Deps, key: date) -> RoundCheck:
     problems: list[str] = []
     snapshot = Snapshot(round_key=key, entries=tuple(stored.entry for stored in entries))
     salts = {stored.entry.member_number: stored.salt for stored in entries}
-    if snapshot.digest(salts) != found.digest:
+    # The selection re-run by the domain over the stored snapshot, the fund at selection and the round's rules.
+    selected = select_round(
+        snapshot=snapshot, fund=found.fund_before, rules=deps.rules.version(found.rules_version), salts=salts
+    )
+    if selected.digest != found.digest:
         problems.append("the snapshot does not hash to the published root")
-    first_eligible = {stored.membership_id for stored in entries if stored.entry.eligible}
-    expected = [stored.membership_id for stored in entries if stored.entry.eligible][: found.winners]
-    paid = sorted(UUID(p.membership_id) for p in payouts)
-    if sorted(expected) != paid:
-        problems.append("the round's payouts are not its first eligible entries")
-    if len(first_eligible) < found.winners:
-        problems.append("fewer eligible entries than winners")
+    by_number = {stored.entry.member_number: stored.membership_id for stored in entries}
+    chosen = [] if isinstance(selected, NoRound) else [by_number[w.member_number] for w in selected.winners]
+    if len(chosen) != found.winners or sorted(chosen) != sorted(UUID(p.membership_id) for p in payouts):
+        problems.append("the round's payouts are not the winners its snapshot and fund select")
     if any(e.entry.position > found.evaluated_through and e.entry.reasons != (NOT_REACHED,) for e in entries):
         problems.append("an entry behind the evaluated part has a verdict")
-    if found.fund_before < found.reward * found.winners:
-        problems.append("the rewards exceed the fund at selection")
+    if any(e.entry.position <= found.evaluated_through and e.entry.reasons == (NOT_REACHED,) for e in entries):
+        problems.append("an entry of the evaluated part has no verdict")
     return RoundCheck(round_key=key, entries=len(entries), problems=tuple(problems))
 
 

@@ -10,6 +10,7 @@ from domain.merkle import (
     SALT_BYTES,
     InclusionProof,
     Leaf,
+    StreamingRoot,
     build_proof,
     leaf_hash,
     merkle_root,
@@ -172,3 +173,13 @@ def test_root_depends_on_order(leaves: list[Leaf]) -> None:
     assume(len(leaves) >= 2 and leaves[0] != leaves[1])
     swapped = [leaves[1], leaves[0], *leaves[2:]]
     assert merkle_root(swapped) != merkle_root(leaves)
+
+
+@given(st.lists(st.binary(min_size=0, max_size=8), max_size=70))
+def test_the_streaming_root_equals_the_tree_root(entries: list[bytes]) -> None:
+    leaves = [Leaf(salt=bytes([i % 256]) * SALT_BYTES, entry=e) for i, e in enumerate(entries)]
+    stream = StreamingRoot()
+    for leaf in leaves:
+        stream.add(leaf_hash(leaf))
+    assert stream.size == len(leaves)
+    assert stream.root() == merkle_root(leaves)
