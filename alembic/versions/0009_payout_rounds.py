@@ -25,6 +25,7 @@ APPEND_ONLY_TABLES = (
     "payout_rounds",
     "round_entries",
     "round_verdicts",
+    "round_chunks",
     "round_evaluations",
     "payout_approvals",
     "withholding_remittances",
@@ -222,6 +223,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_round_entries_membership", "round_entries", ["membership_id", "round_id"], unique=False)
     op.create_table(
+        "round_chunks",
+        sa.Column("round_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+        sa.Column("chunk_index", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("root", sa.LargeBinary(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["round_id"],
+            ["payout_rounds.id"],
+            name=op.f("fk_round_chunks_round_id_payout_rounds"),
+            ondelete="RESTRICT",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+        sa.PrimaryKeyConstraint("round_id", "chunk_index", name=op.f("pk_round_chunks")),
+    )
+    op.create_table(
         "round_verdicts",
         sa.Column("round_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("membership_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
@@ -375,6 +391,7 @@ def downgrade() -> None:
     op.drop_table("payout_details")
     op.drop_table("payout_approvals")
     op.drop_table("round_verdicts")
+    op.drop_table("round_chunks")
     op.drop_index("ix_round_entries_membership", table_name="round_entries")
     op.drop_table("round_entries")
     op.drop_index(

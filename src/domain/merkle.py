@@ -115,20 +115,50 @@ class StreamingRoot:
         return node
 
 
-def build_proof(leaves: Sequence[Leaf], index: int) -> InclusionProof:
-    """Audit path for ``leaves[index]`` (siblings bottom-up; promoted levels contribute nothing)."""
-    if not 0 <= index < len(leaves):
-        raise IndexError(f"leaf index {index} outside a tree of {len(leaves)} leaves")
-    level = [leaf_hash(leaf) for leaf in leaves]
+def _path(level: list[bytes], position: int) -> list[bytes]:
+    """Sibling hashes from ``level`` up to the root for the node at ``position`` (promoted levels add nothing)."""
     path: list[bytes] = []
-    position = index
     while len(level) > 1:
         sibling = position ^ 1
         if sibling < len(level):
             path.append(level[sibling])
         level = _next_level(level)
         position //= 2
+    return path
+
+
+def build_proof(leaves: Sequence[Leaf], index: int) -> InclusionProof:
+    """Audit path for ``leaves[index]`` (siblings bottom-up; promoted levels contribute nothing)."""
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf index {index} outside a tree of {len(leaves)} leaves")
+    path = _path([leaf_hash(leaf) for leaf in leaves], index)
     return InclusionProof(leaf_index=index, tree_size=len(leaves), path=tuple(path))
+
+
+def chunked_proof(
+    *,
+    chunk: Sequence[Leaf],
+    index_in_chunk: int,
+    chunk_roots: Sequence[bytes],
+    chunk_index: int,
+    chunk_size: int,
+    tree_size: int,
+) -> InclusionProof:
+    """The same audit path as `build_proof`, from one chunk's leaves and every chunk's root.
+
+    Chunks are the aligned runs of ``chunk_size`` leaves (a power of two; the last run may be shorter). Each is a
+    node of the tree, and the tree over the chunk roots is the top of the tree over the leaves, so the path is
+    the in-chunk path followed by the chunk's path: O(chunk + N / chunk) reads instead of O(N).
+    """
+    if chunk_size < 1 or chunk_size & (chunk_size - 1):
+        raise ValueError("a chunk holds a power of two leaves")
+    if not 0 <= index_in_chunk < len(chunk) or not 0 <= chunk_index < len(chunk_roots):
+        raise IndexError("the leaf is not in that chunk, or the chunk is not in the tree")
+    inner = _path([leaf_hash(leaf) for leaf in chunk], index_in_chunk)
+    outer = _path(list(chunk_roots), chunk_index)
+    return InclusionProof(
+        leaf_index=chunk_index * chunk_size + index_in_chunk, tree_size=tree_size, path=tuple(inner + outer)
+    )
 
 
 def verify_proof(root: bytes, leaf: Leaf, proof: InclusionProof) -> bool:

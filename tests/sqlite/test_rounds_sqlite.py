@@ -118,8 +118,11 @@ def staff(account_id: uuid.UUID) -> Principal:
     )
 
 
-async def test_a_round_opens_once_and_a_cancellation_restores_the_member(deps: Deps) -> None:
-    accounts = await seed(deps, members=4, verified={1, 2, 3}, fund_cents=25_000_000)
+async def test_a_round_opens_once_and_a_cancellation_restores_the_member(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rounds, "CHUNK", 2)  # several chunks even in a small queue: proofs cross chunk roots
+    accounts = await seed(deps, members=5, verified={1, 2, 3}, fund_cents=25_000_000)
 
     first = await rounds.evaluate(deps, triggered_by="test")
     assert first.outcome == "round_opened"
@@ -127,7 +130,12 @@ async def test_a_round_opens_once_and_a_cancellation_restores_the_member(deps: D
     assert (await rounds.evaluate(deps, triggered_by="test")).outcome == "round_exists"
     check = await rounds.verify_round(deps, NOW.date())
     assert check.ok, check.problems
-    assert check.entries == 4
+    assert check.entries == 5
+    for account in accounts:  # every member's proof verifies against the published root; a forged one does not
+        mine = await rounds.my_round_entry(deps, replace(staff(account), role=Role.MEMBER), NOW.date())
+        assert await rounds.check_entry(deps, NOW.date(), entry=mine.entry, salt=mine.salt, proof=mine.proof)
+        forged = replace(mine.entry, position=mine.entry.position % 5 + 1)
+        assert not await rounds.check_entry(deps, NOW.date(), entry=forged, salt=mine.salt, proof=mine.proof)
 
     async with deps.uow() as uow:
         assert (await uow.ledger.balance(Account.FUND)).cents == 5_000_000
@@ -136,6 +144,7 @@ async def test_a_round_opens_once_and_a_cancellation_restores_the_member(deps: D
             MembershipState.ACTIVE,
             MembershipState.WON,
             MembershipState.WON,
+            MembershipState.ACTIVE,
             MembershipState.ACTIVE,
         ]
         with pytest.raises(DBAPIError, match="append-only"):

@@ -775,6 +775,19 @@ class RoundEntry(DefaultBase):
     __table_args__ = (Index("ix_round_entries_membership", "membership_id", "round_id"),)
 
 
+class RoundChunk(DefaultBase):
+    """The Merkle root of each aligned run of `CHUNK` snapshot entries: a member's proof reads one run and these
+    roots (``domain.merkle.chunked_proof``) instead of the whole snapshot."""
+
+    __tablename__ = "round_chunks"
+
+    round_id: Mapped[UUID] = mapped_column(
+        ForeignKey("payout_rounds.id", ondelete="RESTRICT", deferrable=True, initially="DEFERRED"), primary_key=True
+    )
+    chunk_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 class RoundVerdict(DefaultBase):
     """The eligibility checked for one member at the front of a round's queue; the snapshot statement joins it."""
 

@@ -169,6 +169,21 @@ class SqlPayoutRepository:
         done = await self._session.execute(insert(E).from_select([*columns, "salt"], rows))
         return int(done.rowcount)  # type: ignore[attr-defined]
 
+    async def add_chunks(self, round_id: UUID, roots: Sequence[bytes]) -> None:
+        if roots:
+            await self._session.execute(
+                insert(models.RoundChunk),
+                [{"round_id": round_id, "chunk_index": i, "root": root} for i, root in enumerate(roots)],
+            )
+
+    async def chunks(self, round_id: UUID) -> Sequence[bytes]:
+        rows = await self._session.scalars(
+            select(models.RoundChunk.root)
+            .where(models.RoundChunk.round_id == round_id)
+            .order_by(models.RoundChunk.chunk_index)
+        )
+        return [bytes(root) for root in rows]
+
     async def add_round(self, record: RoundRecord) -> None:
         try:
             async with self._session.begin_nested():

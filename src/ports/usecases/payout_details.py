@@ -103,7 +103,7 @@ async def _mine_for_change(uow: UnitOfWork, deps: Deps, principal: Principal, pa
 
 
 async def _details_changed(
-    uow: UnitOfWork, deps: Deps, principal: Principal, payout: Payout, *, what: str, at: datetime
+    uow: UnitOfWork, deps: Deps, principal: Principal, payout: Payout, *, what: str, summary: str, at: datetime
 ) -> Payout:
     """Apply the domain's rule for a change of details, audit it, and tell the member when approvals were reset."""
     try:
@@ -123,6 +123,7 @@ async def _details_changed(
             "status": changed.status.value,
             "approvals": len(changed.approvals),
             "hold_until": changed.hold_until.isoformat() if changed.hold_until else None,
+            "summary": summary,
         },
     )
     if payout.first_approved_at is not None:
@@ -186,7 +187,8 @@ async def submit_bank_details(
                 account_sealed=box.seal(account_number.encode(), context=account_context(payout_id)),
             )
         )
-        changed = await _details_changed(uow, deps, principal, payout, what="payment_details", at=now)
+        summary = f"ach:{routing_number}:{account_type}"  # which bank and kind; never the account number
+        changed = await _details_changed(uow, deps, principal, payout, what="payment_details", summary=summary, at=now)
         view = await _view(uow, deps, changed, staff=False)
         await uow.commit()
     return view
@@ -214,7 +216,7 @@ async def choose_cheque(deps: Deps, principal: Principal, payout_id: UUID) -> Pa
                 address_verified=True,
             )
         )
-        changed = await _details_changed(uow, deps, principal, payout, what="payment_details", at=now)
+        changed = await _details_changed(uow, deps, principal, payout, what="payment_details", summary="cheque", at=now)
         view = await _view(uow, deps, changed, staff=False)
         await uow.commit()
     return view
@@ -258,7 +260,8 @@ async def submit_w9(
                 signed_at=now,
             )
         )
-        changed = await _details_changed(uow, deps, principal, payout, what="tax_details", at=now)
+        summary = f"w9:{kind.value}:{'certified' if certified else 'uncertified'}"
+        changed = await _details_changed(uow, deps, principal, payout, what="tax_details", summary=summary, at=now)
         view = await _view(uow, deps, changed, staff=False)
         await uow.commit()
     return view

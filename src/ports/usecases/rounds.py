@@ -18,7 +18,7 @@ from domain.eligibility import eligibility, winners_count
 from domain.events import PayoutSelected, RoundNotOpened, RoundOpened
 from domain.ledger import Account, reward_committed
 from domain.membership import MembershipEvent, MembershipState
-from domain.merkle import InclusionProof, Leaf, StreamingRoot, leaf_hash
+from domain.merkle import InclusionProof, Leaf, StreamingRoot, chunked_proof, leaf_hash, merkle_root
 from domain.money import Money
 from domain.payouts import new_payout
 from domain.rounds import NoRound, NoRoundReason, Snapshot, SnapshotEntry, round_key, select_round, verify_entry
@@ -41,7 +41,9 @@ CRON_ACTOR = "cron"
 NOT_REACHED = "not_reached"
 """Reason recorded for entries behind the last one a round needed to check (D115)."""
 PAGE = 1_000
-DIGEST_BATCH = 10_000
+DIGEST_BATCH = 10_240
+CHUNK = 1_024
+"""Entries per stored chunk root (a power of two): a proof reads one chunk and N / CHUNK roots."""
 TRIGGER_TRIES = 3
 """A staff trigger re-runs a refused evaluation this often before answering 409 (the job retries on its own)."""
 
@@ -205,13 +207,23 @@ async def _walk(
 
 
 async def _digest(uow: UnitOfWork, round_id: UUID) -> bytes:
-    """The snapshot's Merkle root, hashed while streaming its entries in position order (O(log N) memory)."""
-    root = StreamingRoot()
+    """The snapshot's Merkle root, hashed while streaming its entries in position order (O(log N) memory); the
+    root of every aligned run of `CHUNK` entries is stored on the way, for members' proofs."""
+    root, chunk = StreamingRoot(), StreamingRoot()
+    chunk_roots: list[bytes] = []
     position = 0
     while batch := await uow.payouts.round_entries(round_id, after_position=position, limit=DIGEST_BATCH):
         for stored in batch:
-            root.add(leaf_hash(Leaf(salt=stored.salt, entry=stored.entry.canonical_bytes())))
+            leaf = leaf_hash(Leaf(salt=stored.salt, entry=stored.entry.canonical_bytes()))
+            root.add(leaf)
+            chunk.add(leaf)
+            if chunk.size == CHUNK:
+                chunk_roots.append(chunk.root())
+                chunk = StreamingRoot()
         position = batch[-1].entry.position
+    if chunk.size:
+        chunk_roots.append(chunk.root())
+    await uow.payouts.add_chunks(round_id, chunk_roots)
     return root.root()
 
 
@@ -335,10 +347,17 @@ async def my_round_entry(deps: Deps, principal: Principal, key: date) -> MyEntry
                     break
         if found is None or mine is None:
             raise NotFound("you have no entry in that round")
-        entries = await _all_entries(uow, found.id)
-    snapshot = Snapshot(round_key=key, entries=tuple(stored.entry for stored in entries))
-    salts = {stored.entry.member_number: stored.salt for stored in entries}
-    proof = snapshot.proof_for(mine.entry.member_number, salts)
+        chunk_index, index_in_chunk = divmod(mine.entry.position - 1, CHUNK)
+        chunk = await uow.payouts.round_entries(found.id, after_position=chunk_index * CHUNK, limit=CHUNK)
+        roots = await uow.payouts.chunks(found.id)
+    proof = chunked_proof(
+        chunk=[Leaf(salt=stored.salt, entry=stored.entry.canonical_bytes()) for stored in chunk],
+        index_in_chunk=index_in_chunk,
+        chunk_roots=roots,
+        chunk_index=chunk_index,
+        chunk_size=CHUNK,
+        tree_size=found.queue_size,
+    )
     return MyEntry(round=found, entry=mine.entry, salt=mine.salt, proof=proof)
 
 
@@ -368,7 +387,11 @@ async def verify_round(deps: Deps, key: date) -> RoundCheck:
             raise NotFound("no round on that date")
         entries = await _all_entries(uow, found.id)
         payouts = await uow.payouts.of_round(key)
+        stored_chunks = list(await uow.payouts.chunks(found.id))
     problems: list[str] = []
+    leaves = [Leaf(salt=stored.salt, entry=stored.entry.canonical_bytes()) for stored in entries]
+    if stored_chunks != [merkle_root(leaves[i : i + CHUNK]) for i in range(0, len(leaves), CHUNK)]:
+        problems.append("the stored chunk roots (members' proofs) do not match the snapshot")
     snapshot = Snapshot(round_key=key, entries=tuple(stored.entry for stored in entries))
     salts = {stored.entry.member_number: stored.salt for stored in entries}
     # The selection re-run by the domain over the stored snapshot, the fund at selection and the round's rules.

@@ -12,6 +12,7 @@ from domain.merkle import (
     Leaf,
     StreamingRoot,
     build_proof,
+    chunked_proof,
     leaf_hash,
     merkle_root,
     node_hash,
@@ -183,3 +184,36 @@ def test_the_streaming_root_equals_the_tree_root(entries: list[bytes]) -> None:
         stream.add(leaf_hash(leaf))
     assert stream.size == len(leaves)
     assert stream.root() == merkle_root(leaves)
+
+
+@given(leaves_st, st.sampled_from([1, 2, 4, 8, 16]), st.data())
+def test_a_chunked_proof_is_the_full_proof(leaves: list[Leaf], chunk_size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(min_value=0, max_value=len(leaves) - 1))
+    chunks = [leaves[i : i + chunk_size] for i in range(0, len(leaves), chunk_size)]
+    roots = [merkle_root(c) for c in chunks]
+    proof = chunked_proof(
+        chunk=chunks[index // chunk_size],
+        index_in_chunk=index % chunk_size,
+        chunk_roots=roots,
+        chunk_index=index // chunk_size,
+        chunk_size=chunk_size,
+        tree_size=len(leaves),
+    )
+    assert proof == build_proof(leaves, index)
+    assert verify_proof(merkle_root(leaves), leaves[index], proof)
+    assert merkle_root(leaves) == (merkle_root([]) if not roots else _root_of(roots))
+
+
+def _root_of(hashes: list[bytes]) -> bytes:
+    stream = StreamingRoot()
+    for h in hashes:
+        stream.add(h)
+    return stream.root()
+
+
+def test_chunks_hold_a_power_of_two_leaves() -> None:
+    leaf = Leaf(salt=bytes(SALT_BYTES), entry=b"x")
+    with pytest.raises(ValueError, match="power of two"):
+        chunked_proof(chunk=[leaf], index_in_chunk=0, chunk_roots=[b""], chunk_index=0, chunk_size=3, tree_size=1)
+    with pytest.raises(IndexError):
+        chunked_proof(chunk=[leaf], index_in_chunk=1, chunk_roots=[b""], chunk_index=0, chunk_size=2, tree_size=1)
