@@ -41,6 +41,25 @@ async def one_winner(world: BillingWorld, member: Member, admin: Staff) -> str:
     return str(payout_id)
 
 
+async def sent_by_wire(
+    world: BillingWorld, member: Member, admin: Staff, approver: Staff, payer: Staff, reference: str
+) -> str:
+    """One winner whose details are on file, approved by ``admin`` and ``approver``, scheduled and sent by wire
+    by ``payer``: the payout id."""
+    payout_id = await one_winner(world, member, admin)
+    await ok(await member.client.put(f"/api/payout/me/{payout_id}/bank-account", json=BANK))
+    await ok(await admin.client.post(f"/api/payout/payouts/{payout_id}/approve"))
+    await ok(await approver.client.post(f"/api/payout/payouts/{payout_id}/approve"))
+    await ok(await payer.client.post(f"/api/payout/payouts/{payout_id}/schedule"))
+    sent = await ok(
+        await payer.client.post(
+            "/api/payout/processing", json={"payoutIds": [payout_id], "rail": "manual", "reference": reference}
+        )
+    )
+    assert sent[0]["reference"] == reference
+    return payout_id
+
+
 async def count(world: BillingWorld, event: str) -> int:
     return int(await world.value("SELECT count(*) FROM outbox WHERE event_name = $1", event))
 
@@ -124,16 +143,7 @@ async def test_a_paid_winner_ends_after_the_retention_months_and_the_return_wind
         admin = await staff_member(world, s1, Role.ADMIN)
         approver = await staff_member(world, s2, Role.FINANCE)
         payer = await staff_member(world, s3, Role.FINANCE)
-        payout_id = await one_winner(world, member, admin)
-        await ok(await cm.put(f"/api/payout/me/{payout_id}/bank-account", json=BANK))
-        await ok(await admin.client.post(f"/api/payout/payouts/{payout_id}/approve"))
-        await ok(await approver.client.post(f"/api/payout/payouts/{payout_id}/approve"))
-        await ok(await payer.client.post(f"/api/payout/payouts/{payout_id}/schedule"))
-        sent = await payer.client.post(
-            "/api/payout/processing", json={"payoutIds": [payout_id], "rail": "manual", "reference": "WIRE-77"}
-        )
-        assert sent.status_code == 200, sent.text
-        assert sent.json()[0]["reference"] == "WIRE-77"
+        payout_id = await sent_by_wire(world, member, admin, approver, payer, "WIRE-77")
         await ok(await payer.client.post(f"/api/payout/payouts/{payout_id}/complete"))
         assert (await member.status())["status"] == "paid"
 
@@ -159,13 +169,7 @@ async def test_a_frozen_withholding_is_corrected_by_two_finance_staff_after_a_fa
         admin = await staff_member(world, s1, Role.ADMIN)
         first = await staff_member(world, s2, Role.FINANCE)
         second = await staff_member(world, s3, Role.FINANCE)
-        payout_id = await one_winner(world, member, admin)
-        await ok(await cm.put(f"/api/payout/me/{payout_id}/bank-account", json=BANK))
-        await ok(await admin.client.post(f"/api/payout/payouts/{payout_id}/approve"))
-        await ok(await first.client.post(f"/api/payout/payouts/{payout_id}/approve"))
-        await ok(await second.client.post(f"/api/payout/payouts/{payout_id}/schedule"))
-        process = {"payoutIds": [payout_id], "rail": "manual", "reference": "WIRE-1"}
-        await ok(await second.client.post("/api/payout/processing", json=process))
+        payout_id = await sent_by_wire(world, member, admin, first, second, "WIRE-1")
         frozen = (await ok(await admin.client.get(f"/api/payout/payouts/{payout_id}")))["amounts"]
         assert frozen["withholding"]["amountCents"] == 2_400_000, "no W-9 at the first processing"
 

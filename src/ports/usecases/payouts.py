@@ -32,11 +32,10 @@ from domain.payouts import Payout, PayoutStatus, ProcessingFacts, StaffMember, S
 from domain.rules import ProgramRules
 from domain.sessions import STAFF_ROLES, Role
 from ports.outbound.billing import MembershipRecord
-from ports.outbound.errors import ConflictError
 from ports.outbound.payout_rail import PayoutMethod, RailRefused, Transfer, TransferSubmitted
 from ports.outbound.payouts import StaffRequestRecord, TransferRecord
 from ports.outbound.unit_of_work import UnitOfWork
-from ports.usecases import billing_sync
+from ports.usecases import billing_sync, two_person
 from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal, require_staff
 from ports.usecases.credentials import require_recent_authentication
@@ -194,27 +193,16 @@ async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str)
                 raise Refused("a payout is unclaimed only after its details deadline", ["not_unclaimed_yet"])
         pending = await uow.payouts.open_request(CANCEL_REQUEST, payout.payout_id)
         if pending is None:
-            request = StaffRequestRecord(
-                id=deps.new_id(),
-                kind=CANCEL_REQUEST,
-                target_id=payout.payout_id,
-                reason=reason,
-                requested_by=principal.account_id,
-                requested_at=now,
-            )
-            try:
-                await uow.payouts.add_request(request)
-            except ConflictError:
-                raise Refused("another cancellation request was just opened", ["request_open"]) from None
-            await record_audit(
+            request = await two_person.ask(
                 uow,
-                entity_type="payout",
-                entity_id=payout.payout_id,
-                actor=staff.staff_id,
+                deps,
+                principal,
+                kind=CANCEL_REQUEST,
+                target=("payout", payout.payout_id),
+                reason=reason,
                 action="cancel_requested",
                 at=now,
                 after={"status": payout.status.value, "disqualifying": disqualifying},
-                reason=reason,
             )
             await uow.commit()
             return TwoPersonStep(payout=payout, pending=request)
@@ -586,27 +574,16 @@ async def correct_withholding(
             raise Refused("the withholding already matches", ["nothing_to_correct"])
         pending = await uow.payouts.open_request(CORRECTION_REQUEST, payout.payout_id)
         if pending is None:
-            request = StaffRequestRecord(
-                id=deps.new_id(),
-                kind=CORRECTION_REQUEST,
-                target_id=payout.payout_id,
-                reason=wanted,
-                requested_by=principal.account_id,
-                requested_at=now,
-            )
-            try:
-                await uow.payouts.add_request(request)
-            except ConflictError:
-                raise Refused("another correction request was just opened", ["request_open"]) from None
-            await record_audit(
+            request = await two_person.ask(
                 uow,
-                entity_type="payout",
-                entity_id=payout.payout_id,
-                actor=staff.staff_id,
+                deps,
+                principal,
+                kind=CORRECTION_REQUEST,
+                target=("payout", payout.payout_id),
+                reason=wanted,
                 action="withholding_correction_requested",
                 at=now,
                 after={"withholding_cents": target.withholding.cents},
-                reason=wanted,
             )
             await uow.commit()
             return TwoPersonStep(payout=payout, pending=request)

@@ -7,8 +7,8 @@ member requests it with a reason, another confirms.
 
 from dataclasses import dataclass
 
-from ports.outbound.errors import ConflictError
 from ports.outbound.payouts import StaffRequestRecord
+from ports.usecases import two_person
 from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal, require_staff
 from ports.usecases.deps import Deps
@@ -49,27 +49,17 @@ async def set_frozen(deps: Deps, principal: Principal, *, frozen: bool, reason: 
         pending = await uow.payouts.open_request(SWITCH_REQUEST, TARGET)
         actor = str(principal.account_id)
         if pending is None:
-            request = StaffRequestRecord(
-                id=deps.new_id(),
-                kind=SWITCH_REQUEST,
-                target_id=TARGET,
-                reason=wanted,
-                requested_by=principal.account_id,
-                requested_at=now,
-            )
-            try:
-                await uow.payouts.add_request(request)
-            except ConflictError:
-                raise Refused("another request was just opened", ["request_open"]) from None
-            await record_audit(
+            request = await two_person.ask(
                 uow,
-                entity_type="program",
-                entity_id=TARGET,
-                actor=actor,
+                deps,
+                principal,
+                kind=SWITCH_REQUEST,
+                target=("program", TARGET),
+                reason=wanted,
                 action="freeze_requested" if frozen else "unfreeze_requested",
                 at=now,
                 after={"payouts_frozen": frozen},
-                reason=reason,
+                audit_reason=reason,
             )
             await uow.commit()
             return SwitchState(frozen=current, pending=request)
