@@ -283,3 +283,40 @@ async def put_details(deps: Deps, payout_id: uuid.UUID) -> None:
             )
         )
         await uow.commit()
+
+
+async def test_no_eligible_member_means_no_round_but_the_evaluation_is_recorded_and_staff_alerted(
+    deps: Deps,
+) -> None:
+    await seed(deps, members=3, verified=set(), fund_cents=25_000_000)
+    result = await rounds.evaluate(deps, triggered_by="test")
+    assert (result.outcome, result.winners) == ("no_eligible_member", ())
+    async with deps.uow() as uow:
+        assert await uow.payouts.round_by_key(NOW.date()) is None
+        assert (await uow.ledger.balance(Account.FUND)).cents == 25_000_000
+        (recorded,) = await uow.payouts.evaluations(limit=5)
+        alerts = await uow.session.scalar(text("SELECT count(*) FROM outbox WHERE event_name = 'round.not_opened'"))
+    assert (recorded.outcome, recorded.queue_size) == ("no_eligible_member", 3)
+    assert alerts == 1
+    # The day is not used up (D120): once someone is eligible, a later evaluation that day opens the round.
+    async with deps.uow() as uow:
+        first = (await uow.queue.page(limit=1))[0]
+        stored = await uow.kyc.get_or_create(first.account_id, at=NOW)
+        await uow.kyc.save(
+            StoredKyc(
+                account_id=first.account_id,
+                record=replace(
+                    stored.record,
+                    status=KycStatus.VERIFIED,
+                    verified_at=NOW,
+                    status_at=NOW,
+                    date_of_birth=date(1980, 1, 1),
+                    country="US",
+                    fingerprint="f" * 64,
+                ),
+            ),
+            at=NOW,
+        )
+        await uow.commit()
+    later = await rounds.evaluate(deps, triggered_by="test")
+    assert (later.outcome, len(later.winners)) == ("round_opened", 1)
