@@ -97,8 +97,9 @@ async def _mine_for_change(uow: UnitOfWork, deps: Deps, principal: Principal, pa
         raise NotFound("no such payout")
     if (payout.status, rules_of.PayoutAction.DETAILS_CHANGED) not in rules_of.TRANSITIONS:
         raise Refused("payout details cannot change while money is in flight or after it arrived", ["wrong_status"])
-    if payout.first_approved_at is not None:
-        require_recent_authentication(deps, principal)
+    # Where $100,000 goes is decided only by someone who just proved they are the member (a password, and the
+    # second factor if enabled), not by whoever holds a session cookie; §8 asks it after the first approval (D134).
+    require_recent_authentication(deps, principal)
     return payout
 
 
