@@ -20,9 +20,9 @@ Each repetition is a fresh day (one round a day), 00:30 UTC on a fake clock, sta
    (SQLAlchemy cursor events, grouped by statement), so the rest is Python (and COMMIT).
 4. The pieces alone, in a throwaway transaction that is rolled back (the same calls `evaluate` makes, on the queue
    as it is after the round): the eligibility walk (`_walk`), `SqlPayoutRepository.snapshot_queue` (the one
-   `INSERT … SELECT`), and `_digest` (streaming the 1M entries back in position order and hashing the root).
-   Then `VACUUM ANALYZE round_entries, round_verdicts` (not timed) so the rolled-back rows do not weigh on the
-   next repetition.
+   `INSERT … SELECT`), and `_digest` (streaming the 1M entries back in position order, hashing the root and
+   storing the root of every 1,024-entry chunk). Then `VACUUM ANALYZE round_entries, round_verdicts` (not timed)
+   so the rolled-back rows do not weigh on the next repetition.
 
 After the last repetition, `verify_round(deps, day)` once for the last round (time and verdict). Medians of the
 repetitions and ratios against the server-side window query are printed with the raw numbers.
