@@ -211,17 +211,11 @@ def upgrade() -> None:
         sa.Column("eligible", sa.Boolean(), nullable=False),
         sa.Column("reasons", sa.Text(), nullable=False),
         sa.Column("salt", sa.LargeBinary(length=32), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["round_id"],
-            ["payout_rounds.id"],
-            name=op.f("fk_round_entries_round_id_payout_rounds"),
-            ondelete="RESTRICT",
-            deferrable=True,
-            initially="DEFERRED",
-        ),
         sa.PrimaryKeyConstraint("round_id", "position", name=op.f("pk_round_entries")),
     )
-    op.create_index("ix_round_entries_membership", "round_entries", ["membership_id", "round_id"], unique=False)
+    op.create_index(
+        "ix_round_entries_key", "round_entries", ["round_id", "tenure_start", "member_number"], unique=False
+    )
     op.create_table(
         "round_chunks",
         sa.Column("round_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
@@ -392,7 +386,7 @@ def downgrade() -> None:
     op.drop_table("payout_approvals")
     op.drop_table("round_verdicts")
     op.drop_table("round_chunks")
-    op.drop_index("ix_round_entries_membership", table_name="round_entries")
+    op.drop_index("ix_round_entries_key", table_name="round_entries")
     op.drop_table("round_entries")
     op.drop_index(
         "uq_payouts_one_open_per_membership",

@@ -755,15 +755,14 @@ class RoundEntry(DefaultBase):
     """One queue member as the round saw it, with the secret salt of its Merkle leaf (shown only to that member).
 
     Written by one `INSERT … SELECT` over the queue (PERFORMANCE.md P3) before the round row, whose digest is
-    computed from these rows: hence the deferred foreign key. ``membership_id`` has no foreign key on purpose: the
-    check would take a share lock on every member's row (a million row writes, and a wait behind every billing
-    change) for ids the same statement just read from that table, and memberships are never deleted."""
+    computed from these rows. Neither id has a foreign key, on purpose: a deferred check of ``round_id`` costs a
+    million row checks at commit, and one of ``membership_id`` a share lock on every member's row (a million row
+    writes, and a wait behind every billing change), for ids the same transaction just wrote or read. The round row
+    is written in the same transaction, the table is append-only, and memberships are never deleted."""
 
     __tablename__ = "round_entries"
 
-    round_id: Mapped[UUID] = mapped_column(
-        ForeignKey("payout_rounds.id", ondelete="RESTRICT", deferrable=True, initially="DEFERRED"), primary_key=True
-    )
+    round_id: Mapped[UUID] = mapped_column(primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     member_number: Mapped[int] = mapped_column(BigInteger)
     membership_id: Mapped[UUID] = mapped_column()
@@ -772,7 +771,7 @@ class RoundEntry(DefaultBase):
     reasons: Mapped[str] = mapped_column(Text)
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
 
-    __table_args__ = (Index("ix_round_entries_membership", "membership_id", "round_id"),)
+    __table_args__ = (Index("ix_round_entries_key", "round_id", "tenure_start", "member_number"),)
 
 
 class RoundChunk(DefaultBase):

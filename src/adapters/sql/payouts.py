@@ -55,7 +55,19 @@ def _round(row: models.PayoutRound) -> RoundRecord:
     )
 
 
-def _entry(row: models.RoundEntry) -> StoredEntry:
+_ENTRY_COLUMNS = (
+    models.RoundEntry.position,
+    models.RoundEntry.member_number,
+    models.RoundEntry.tenure_start,
+    models.RoundEntry.eligible,
+    models.RoundEntry.reasons,
+    models.RoundEntry.membership_id,
+    models.RoundEntry.salt,
+)
+"""Plain columns, not ORM objects: a round's digest streams a million of these."""
+
+
+def _entry(row: Any) -> StoredEntry:
     reasons = tuple(r for r in row.reasons.split(",") if r)
     return StoredEntry(
         entry=SnapshotEntry(
@@ -213,16 +225,21 @@ class SqlPayoutRepository:
         return [_round(row) for row in await self._session.scalars(stmt)]
 
     async def round_entry(self, round_id: UUID, membership_id: UUID) -> StoredEntry | None:
-        row = await self._session.scalar(
-            select(models.RoundEntry).where(
-                models.RoundEntry.round_id == round_id, models.RoundEntry.membership_id == membership_id
+        # Found by the membership's queue key, which never changes once it is set and which the snapshot's key
+        # index holds in insertion order (an index on membership ids would take random inserts, a million a round).
+        E, M = models.RoundEntry, models.Membership
+        row = (
+            await self._session.execute(
+                select(*_ENTRY_COLUMNS)
+                .join(M, and_(M.tenure_start == E.tenure_start, M.member_number == E.member_number))
+                .where(E.round_id == round_id, M.id == membership_id, E.membership_id == membership_id)
             )
-        )
+        ).first()
         return _entry(row) if row is not None else None
 
     async def round_entries(self, round_id: UUID, *, after_position: int, limit: int) -> Sequence[StoredEntry]:
-        rows = await self._session.scalars(
-            select(models.RoundEntry)
+        rows = await self._session.execute(
+            select(*_ENTRY_COLUMNS)
             .where(models.RoundEntry.round_id == round_id, models.RoundEntry.position > after_position)
             .order_by(models.RoundEntry.position)
             .limit(limit)
