@@ -236,7 +236,10 @@ async def test_money_never_leaves_twice_for_one_attempt_and_disputed_payouts_wai
     with pytest.raises(Refused) as again:
         await payouts.process(deps, finance(fin2), [first], rail="manual", reference="W-2")
     assert "wrong_status" in again.value.problems
-    failed = await payouts.fail(deps, finance(fin2), first, "portal timed out")
+    with pytest.raises(Refused) as unknown:  # did the money leave? Nobody knows yet: finance must find out
+        await payouts.fail(deps, finance(fin2), first, "portal timed out")
+    assert unknown.value.problems == ("transfer_unconfirmed",)
+    failed = await payouts.fail(deps, finance(fin2), first, "portal timed out; the bank has nothing", not_sent=True)
     assert failed.approvals == ()
     with pytest.raises(Refused) as alone:
         await payouts.process(deps, finance(fin2), [first], rail="manual", reference="W-3")
@@ -320,3 +323,35 @@ async def test_no_eligible_member_means_no_round_but_the_evaluation_is_recorded_
         await uow.commit()
     later = await rounds.evaluate(deps, triggered_by="test")
     assert (later.outcome, len(later.winners)) == ("round_opened", 1)
+
+
+async def test_an_unconfirmed_attempt_found_at_the_bank_is_recorded_as_sent_and_completed(deps: Deps) -> None:
+    await seed(deps, members=1, verified={0}, fund_cents=10_000_000)
+    (payout,) = (await rounds.evaluate(deps, triggered_by="test")).winners
+    async with deps.uow() as uow:
+        fin1, fin2, admin = [
+            (await uow.accounts.add(email=f"{role}{i}@example.com", password_hash=None, role=role, now=NOW)).id
+            for i, role in enumerate(("finance", "finance", "admin"))
+        ]
+        await uow.commit()
+    assert deps.payouts is not None
+    deps = replace(
+        deps,
+        payouts=replace(deps.payouts, rails={"broken": BrokenRail()}),  # type: ignore[dict-item]
+        auth=AUTH,
+    )
+    await put_details(deps, payout)
+    await payouts.approve(deps, finance(fin1), payout)
+    await payouts.approve(deps, staff(admin), payout)
+    await payouts.schedule(deps, finance(fin2), payout)
+    with pytest.raises(RuntimeError):
+        await payouts.process(deps, finance(fin2), [payout], rail="broken")
+    sent = await payouts.confirm_sent(deps, finance(fin2), payout, "BANK-REF-9")
+    assert sent.status.value == "processing"
+    with pytest.raises(Refused):
+        await payouts.confirm_sent(deps, finance(fin2), payout, "BANK-REF-9")  # once
+    done = await payouts.complete(deps, finance(fin2), payout)
+    assert done.status.value == "completed"
+    async with deps.uow() as uow:
+        (transfer,) = await uow.payouts.transfers(payout)
+    assert (transfer.reference, transfer.attempt) == ("BANK-REF-9", 1)

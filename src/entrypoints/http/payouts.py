@@ -317,6 +317,12 @@ class SubmittedOut(msgspec.Struct, rename="camel", kw_only=True):
 
 class FailIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
     failure: Text
+    not_sent: bool = False
+    """For an attempt the rail never confirmed: finance checked with the bank and nothing left."""
+
+
+class SentIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
 class ReturnIn(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=True):
@@ -505,7 +511,19 @@ class PayoutAdminController(Controller):
         staff: NamedDependency[Principal],
         deps: NamedDependency[Deps],
     ) -> PayoutOut:
-        await payouts.fail(deps, staff, payout_id, data.failure)
+        await payouts.fail(deps, staff, payout_id, data.failure, not_sent=data.not_sent)
+        return await self._view(deps, staff, payout_id)
+
+    @post("/payouts/{payout_id:uuid}/sent", operation_id="confirmPayoutSent", status_code=200, responses=PROBLEMS)
+    async def confirm_sent(
+        self,
+        payout_id: FromPath[UUID],
+        data: JSONBody[SentIn],
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> PayoutOut:
+        """Record that an attempt the rail never confirmed did leave (the bank's reference); then complete it."""
+        await payouts.confirm_sent(deps, staff, payout_id, data.reference)
         return await self._view(deps, staff, payout_id)
 
     @post("/payouts/{payout_id:uuid}/return", operation_id="returnPayout", status_code=200, responses=PROBLEMS)

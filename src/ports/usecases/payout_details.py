@@ -15,7 +15,7 @@ from domain.errors import InvalidTransition
 from domain.events import PayoutDetailsChanged
 from domain.kyc import KycStatus
 from domain.payouts import Payout, PayoutStatus, unclaimed_deadline
-from domain.routing import check_bank_details, cheque_address_problems
+from domain.routing import check_bank_details, cheque_address_problems, name_digest
 from domain.tax import TinType, masked, normalise_tin, tin_problems
 from ports.outbound.payout_rail import PayoutMethod, account_context
 from ports.outbound.payouts import PayoutDetailsRecord, StaffRequestRecord, TaxFormRecord, TransferRecord
@@ -204,15 +204,19 @@ async def choose_cheque(deps: Deps, principal: Principal, payout_id: UUID) -> Pa
         stored = await uow.kyc.get(principal.account_id)
         address = profile.address if profile else None
         verified = stored is not None and stored.record.status is KycStatus.VERIFIED
-        problems = cheque_address_problems(address, verified=verified)
+        problems = [p.value for p in cheque_address_problems(address, verified=verified)]
+        payee = await _legal_name(uow, principal.account_id)
+        payee_digest = name_digest(key=deps.identity_key, name=payee)
+        if stored is None or stored.record.name_digest is None or payee_digest != stored.record.name_digest:
+            problems.append("payee_name_not_verified")  # the cheque is made out to the verified name only
         if problems:
-            raise InvalidInput("a cheque cannot go to that address", [p.value for p in problems])
+            raise InvalidInput("a cheque cannot be sent", problems)
         await uow.payouts.put_details(
             PayoutDetailsRecord(
                 payout_id=payout_id,
                 method=PayoutMethod.CHEQUE,
                 updated_at=now,
-                holder_name=await _legal_name(uow, principal.account_id),
+                holder_name=payee,
                 address=address,
                 address_verified=True,
             )

@@ -183,6 +183,7 @@ async def cancel(deps: Deps, principal: Principal, payout_id: UUID, reason: str)
         staff = await staff_member(uow, principal)
         await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
+        await _membership(uow, payout)  # locked before any ledger row, as billing does (D131)
         if payout.status not in rules_of.CANCELLABLE:
             raise Refused("the payout cannot be cancelled now", ["wrong_status"])
         if reason == "unclaimed":
@@ -363,8 +364,12 @@ async def process(
     async with deps.uow() as uow:
         if await uow.payouts.lock_program():
             raise Refused("payouts are frozen", ["payouts_frozen"])
-        for payout_id in ids:
-            payout = await locked(uow, payout_id)
+        chosen_payouts = [await locked(uow, payout_id) for payout_id in ids]
+        # Every membership before any ledger row, in one order (billing's order is membership, then ledger: D131).
+        for membership_id in sorted(UUID(p.membership_id) for p in chosen_payouts):
+            await uow.billing.get_membership(membership_id, for_update=True)
+        for payout in chosen_payouts:
+            payout_id = UUID(payout.payout_id)
             await _no_open_cancellation(uow, payout)
             rules = payout_rules(deps, payout)
             try:
@@ -476,6 +481,7 @@ async def complete(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
     async with deps.uow() as uow:
         await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
+        await _membership(uow, payout)  # locked before any ledger row, as billing does (D131)
         sent = await uow.payouts.transfer(UUID(payout.payout_id), payout.attempt)
         if payout.status is PayoutStatus.PROCESSING and (sent is None or sent.sent_at is None):
             raise Refused("no transfer was sent for this attempt; mark it failed and retry", ["transfer_not_sent"])
@@ -495,8 +501,13 @@ async def complete(deps: Deps, principal: Principal, payout_id: UUID) -> Payout:
     return done
 
 
-async def fail(deps: Deps, principal: Principal, payout_id: UUID, failure: str) -> Payout:
-    """PROCESSING → FAILED (the rail or the bank refused it); the net stays owed until a retry or a cancellation."""
+async def fail(deps: Deps, principal: Principal, payout_id: UUID, failure: str, *, not_sent: bool = False) -> Payout:
+    """PROCESSING → FAILED (the rail or the bank refused it); the net stays owed until a retry or a cancellation.
+
+    When the rail never confirmed the attempt (a crash after PROCESSING committed), the money may or may not have
+    left: finance must check with the bank and either record it as sent (`confirm_sent`) or declare it not sent
+    (``not_sent``, audited). A retry is approved again by two staff either way.
+    """
     require_finance(principal)
     failure = failure.strip()
     if not failure:
@@ -504,14 +515,60 @@ async def fail(deps: Deps, principal: Principal, payout_id: UUID, failure: str) 
     now = deps.clock.now()
     async with deps.uow() as uow:
         payout = await locked(uow, payout_id)
+        claim = await uow.payouts.transfer(payout_id, payout.attempt)
+        unconfirmed = payout.status is PayoutStatus.PROCESSING and claim is not None and claim.sent_at is None
+        if unconfirmed and not not_sent:
+            raise Refused(
+                "the rail never confirmed this attempt: check with the bank whether it was sent, then record it as "
+                "sent or declare it not sent",
+                ["transfer_unconfirmed"],
+            )
         try:
             failed = rules_of.fail(payout)
         except InvalidTransition as exc:
             raise refused(exc) from None
-        await _changed(uow, payout, failed, actor=str(principal.account_id), action="failed", at=now, reason=failure)
+        await _changed(
+            uow,
+            payout,
+            failed,
+            actor=str(principal.account_id),
+            action="failed",
+            at=now,
+            reason=failure,
+            declared_not_sent=unconfirmed,
+        )
         _notify(uow, PayoutFailed.name, await _membership(uow, failed), failed, failure=failure)
         await uow.commit()
     return failed
+
+
+async def confirm_sent(deps: Deps, principal: Principal, payout_id: UUID, reference: str) -> Payout:
+    """Record that an attempt the rail never confirmed did leave (finance found it at the bank): its reference is
+    stored and the payout can be completed as usual."""
+    require_finance(principal)
+    reference = reference.strip()
+    if not reference:
+        raise InvalidInput("give the bank's reference for the transfer", ["reference_missing"])
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        payout = await locked(uow, payout_id)
+        claim = await uow.payouts.transfer(payout_id, payout.attempt)
+        if payout.status is not PayoutStatus.PROCESSING or claim is None or claim.sent_at is not None:
+            raise Refused(
+                "only an unconfirmed attempt of a processing payout can be recorded as sent", ["wrong_status"]
+            )
+        await uow.payouts.mark_sent(payout_id, payout.attempt, reference=reference, trace_number=None, at=now)
+        await record_audit(
+            uow,
+            entity_type="payout",
+            entity_id=payout.payout_id,
+            actor=str(principal.account_id),
+            action="transfer_confirmed_sent",
+            at=now,
+            after={"attempt": payout.attempt, "reference": reference},
+        )
+        await uow.commit()
+    return payout
 
 
 async def mark_returned(deps: Deps, principal: Principal, payout_id: UUID, return_code: str) -> Payout:
@@ -525,6 +582,7 @@ async def mark_returned(deps: Deps, principal: Principal, payout_id: UUID, retur
     async with deps.uow() as uow:
         await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
+        await _membership(uow, payout)  # locked before any ledger row, as billing does (D131)
         try:
             returned = rules_of.mark_returned(payout, now, payout_services(deps).policy)
         except (PayoutRefused, InvalidTransition) as exc:
@@ -562,6 +620,7 @@ async def correct_withholding(
         staff = await staff_member(uow, principal)
         await uow.payouts.lock_program()  # payout money moves one at a time (ledger lock order, D131)
         payout = await locked(uow, payout_id)
+        await _membership(uow, payout)  # locked before any ledger row, as billing does (D131)
         if payout.status not in (PayoutStatus.FAILED, PayoutStatus.RETURNED) or payout.amounts is None:
             raise Refused("withholding can be corrected only on a failed or returned payout", ["wrong_status"])
         rules = payout_rules(deps, payout)

@@ -13,6 +13,7 @@ from enum import Enum
 from functools import cache
 
 from domain.checkout import PostalAddress
+from domain.membership import LIVE_STATES
 from domain.payouts import SETTLED
 from domain.preferences import DEFAULT_PREFERENCES
 from domain.profile import ProfileProblem, clean_text, date_of_birth_problems, name_ok, phone_ok, us_address
@@ -154,6 +155,11 @@ async def update_profile(
 
 
 async def _payout_open(uow: UnitOfWork, principal: Principal) -> bool:
+    """Whether a payout is open, read under the live membership's lock: a round selecting this member at the same
+    moment holds that lock, so the edit lands wholly before the selection or sees its payout."""
+    for membership in await uow.billing.memberships_of(principal.account_id):
+        if membership.status in LIVE_STATES:
+            await uow.billing.get_membership(membership.id, for_update=True)
     return any(p.status not in SETTLED for p in await uow.payouts.of_account(principal.account_id))
 
 

@@ -23,6 +23,7 @@ from domain.money import Money
 from domain.payouts import new_payout
 from domain.rounds import NoRound, NoRoundReason, Snapshot, SnapshotEntry, round_key, select_round, verify_entry
 from domain.rules import ProgramRules
+from ports.outbound.billing import MembershipRecord
 from ports.outbound.errors import ConflictError
 from ports.outbound.payouts import EvaluationRecord, RoundRecord, StoredEntry
 from ports.outbound.tasks import Payload
@@ -127,15 +128,23 @@ async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
             await uow.commit()
             return result
 
+        winners = eligible[:count]
+        # Every winner's membership is locked now, in one order, before any ledger row: billing locks a membership
+        # first and the ledger second, so the same order here cannot deadlock with it (D131). Eligibility is
+        # then checked again under the lock: it is decided at selection (§6), not when the walk read it.
+        locked_winners = {m: await _still_eligible(uow, m, now=now, rules=rules) for m in sorted(winners)}
         round_id = deps.new_id()
         size = await uow.payouts.snapshot_queue(round_id, verdicts=verdicts, unchecked_reason=NOT_REACHED)
         front = await uow.payouts.round_entries(round_id, after_position=0, limit=len(verdicts))
-        if [stored.membership_id for stored in front] != [membership_id for membership_id, _ in verdicts]:
-            # Someone joined or left the front between the walk and the snapshot: never select from a queue
-            # that no longer exists (D124). The job retries; a staff trigger retries at once.
-            raise ConflictError("the front of the queue changed during the evaluation; evaluate again")
+        walked_to_the_end = len(eligible) < fund // rules.reward
+        if [stored.membership_id for stored in front] != [membership_id for membership_id, _ in verdicts] or (
+            walked_to_the_end and size != len(verdicts)
+        ):
+            # Someone joined or left the front (or, when the walk reached the end, anywhere) between the walk and
+            # the snapshot: never select from a queue that no longer exists (D124). The job retries; a staff
+            # trigger retries at once.
+            raise ConflictError("the queue changed during the evaluation; evaluate again")
         digest = await _digest(uow, round_id)
-        winners = eligible[:count]
         last = next(i for i, (membership_id, _) in enumerate(verdicts) if membership_id == winners[-1])
         skipped = sum(1 for _, reasons in verdicts[:last] if reasons)
         await uow.payouts.add_round(
@@ -153,9 +162,7 @@ async def evaluate(deps: Deps, *, triggered_by: str) -> EvaluationResult:
                 digest=digest,
             )
         )
-        payout_ids = [
-            await _make_winner(uow, deps, membership_id, day=day, now=now, rules=rules) for membership_id in winners
-        ]
+        payout_ids = [await _make_winner(uow, deps, locked_winners[m], day=day, now=now, rules=rules) for m in winners]
         await record_audit(
             uow,
             entity_type="round",
@@ -227,17 +234,25 @@ async def _digest(uow: UnitOfWork, round_id: UUID) -> bytes:
     return root.root()
 
 
-async def _make_winner(
-    uow: UnitOfWork, deps: Deps, membership_id: UUID, *, day: date, now: datetime, rules: ProgramRules
-) -> UUID:
-    """WON, billing paused, a payout awaiting approval and its reward committed, for one selected membership.
-
-    The membership row is locked and re-read: if it left good standing since the snapshot was read, the whole
-    evaluation is refused (`ConflictError`, the job retries) rather than selecting from a stale queue.
-    """
+async def _still_eligible(
+    uow: UnitOfWork, membership_id: UUID, *, now: datetime, rules: ProgramRules
+) -> MembershipRecord:
+    """Lock a selected membership and check its eligibility again; if anything changed since the walk read it (a
+    failed payment, a dispute, a revoked verification), the whole evaluation is refused (`ConflictError`, retried)
+    rather than selecting from a stale queue."""
     membership = await uow.billing.get_membership(membership_id, for_update=True)
-    if membership is None or membership.status is not MembershipState.ACTIVE or membership.cancel_effective_at:
+    if membership is None or membership.status is not MembershipState.ACTIVE:
         raise ConflictError("a selected membership changed during the evaluation; evaluate again")
+    if not eligibility(await facts_of(uow, membership.account_id, now), rules, now).ok:
+        raise ConflictError("a selected member's eligibility changed during the evaluation; evaluate again")
+    return membership
+
+
+async def _make_winner(
+    uow: UnitOfWork, deps: Deps, membership: MembershipRecord, *, day: date, now: datetime, rules: ProgramRules
+) -> UUID:
+    """WON, billing paused, a payout awaiting approval and its reward committed, for one selected membership
+    (locked and checked by `_still_eligible`)."""
     payout_id = deps.new_id()
     payout = new_payout(
         payout_id=str(payout_id),
