@@ -1,0 +1,1 @@
+"""Twilio adapters: phone verification (Verify v2) and SMS."""
