@@ -27,6 +27,7 @@ from adapters.ratelimit.memory import InMemoryRateLimiter
 from adapters.ratelimit.redis import RedisRateLimiter
 from adapters.sandbox.kyc import SandboxIdentityVerifier
 from adapters.sandbox.payments import SandboxPaymentGateway
+from adapters.sandbox.phone import SandboxPhoneVerifier, SandboxSmsSender
 from adapters.saq.queue import SaqTaskQueue, connect_queue, connect_redis
 from adapters.saq.worker import build_worker
 from adapters.security.crypto import AesGcmSecretBox, SystemRandom, derive_key
@@ -39,6 +40,8 @@ from adapters.stripe.events import StripeEventDecoder
 from adapters.stripe.gateway import StripePaymentGateway
 from adapters.stripe.signatures import StripeWebhookVerifier
 from adapters.system.clock import SystemClock
+from adapters.twilio.messages import TwilioSmsSender
+from adapters.twilio.verify import TwilioPhoneVerifier
 from domain.rules import ProgramRules, RulesHistory
 from domain.sessions import SessionPolicy
 from entrypoints.settings import Settings
@@ -48,10 +51,12 @@ from ports.outbound.kyc import IdentityVerifier
 from ports.outbound.payments import PaymentGateway
 from ports.outbound.payout_rail import PayoutRail
 from ports.outbound.rate_limit import RateLimiter
+from ports.outbound.sms import PhoneVerifier, SmsSender
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import THROTTLE_POLICIES
 from ports.usecases.deps import AuthServices, BillingConfig, Deps, PayoutServices
 from ports.usecases.payment_events import check_provider_dunning
+from ports.usecases.phone import PHONE_POLICIES
 from ports.usecases.tasks import EVENT_HANDLERS, TASKS, TaskTable
 from ports.usecases.webhooks import receive_webhook
 
@@ -179,6 +184,8 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         kyc_events=PlaidEventDecoder(),
         identity_key=derive_key(settings.secret_key, "identity-fingerprint"),
         payouts=build_payouts(settings, clock),
+        phone=build_phone(settings, clock),
+        sms=build_sms(settings),
     )
     holder.append(deps)
     container = Container(settings=settings, deps=deps, engine=engine, table=table, runner=runner, saq=saq)
@@ -259,11 +266,11 @@ def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthSer
         RedisRateLimiter(
             redis,
             prefix=f"{settings.queue_name}:throttle",
-            policies=THROTTLE_POLICIES,
+            policies={**THROTTLE_POLICIES, **PHONE_POLICIES},
             key_secret=derive_key(settings.secret_key, "rate-limit-keys"),
         )
         if redis is not None
-        else InMemoryRateLimiter(THROTTLE_POLICIES, clock.now)
+        else InMemoryRateLimiter({**THROTTLE_POLICIES, **PHONE_POLICIES}, clock.now)
     )
     return AuthServices(
         hasher=Argon2PasswordHasher(
@@ -282,6 +289,36 @@ def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthSer
         ),
     )
 
+
+def build_phone(settings: Settings, clock: Clock) -> PhoneVerifier:
+    """Twilio Verify when configured (always in production), else the offline sandbox."""
+    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_verify_service_sid:
+        return TwilioPhoneVerifier(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            service_sid=settings.twilio_verify_service_sid,
+            base_url=settings.twilio_verify_api_base,
+        )
+    return SandboxPhoneVerifier(
+        derive_key(settings.secret_key, SANDBOX_PHONE_PURPOSE), clock, production=settings.is_production
+    )
+
+
+def build_sms(settings: Settings) -> SmsSender | None:
+    """Twilio Messages when configured (always in production), else the offline sandbox."""
+    sender = settings.twilio_messaging_service_sid or settings.twilio_from_number
+    if settings.twilio_account_sid and settings.twilio_auth_token and sender:
+        return TwilioSmsSender(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            from_number=None if settings.twilio_messaging_service_sid else settings.twilio_from_number,
+            base_url=settings.twilio_api_base,
+        )
+    return SandboxSmsSender(production=settings.is_production) if settings.providers == "sandbox" else None
+
+
+SANDBOX_PHONE_PURPOSE = "sandbox-phone-codes"
 
 DEV_BANK_ROUTING = "011000015"
 """A checksum-valid routing number (the Federal Reserve's) for files written outside production."""

@@ -77,6 +77,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_verify_service_sid: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    """Where texts are sent from (a Messaging Service); or `TENURE_TWILIO_FROM_NUMBER`. One is required with live."""
+    twilio_from_number: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    """Only for tests against a local fake Twilio (Messages)."""
+    twilio_verify_api_base: str = "https://verify.twilio.com"
+    """Only for tests against a local fake Twilio Verify."""
     cors_allow_origins: str = ""
     forwarded_allow_ips: str = "127.0.0.1"
     session_idle_minutes: int = 30
@@ -183,6 +190,11 @@ def _cross_checks(s: Settings) -> list[str]:
                 f"{env_name('payout_data_key')}: production requires a random key of at least 32 chars, "
                 "distinct from the secret key"
             )
+    if s.providers == "live" and not (s.twilio_messaging_service_sid or s.twilio_from_number):
+        problems.append(
+            f"{env_name('twilio_messaging_service_sid')} or {env_name('twilio_from_number')}: required with "
+            f"{env_name('providers')}=live (where texts are sent from)"
+        )
     if s.providers == "live":
         problems.extend(
             f"{env_name(f)}: required with {env_name('providers')}=live"

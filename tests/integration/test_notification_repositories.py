@@ -80,7 +80,7 @@ async def test_ten_concurrent_attempts_deliver_once_per_channel(make_uow: MakeUo
     assert deliveries[Channel.EMAIL].provider_message_id == "msg-1"
     assert deliveries[Channel.IN_APP].status is DeliveryStatus.SENT
     assert deliveries[Channel.SMS].status is DeliveryStatus.SKIPPED
-    assert deliveries[Channel.SMS].detail == "skipped: sms not available yet"
+    assert deliveries[Channel.SMS].detail == "skipped: no verified phone"
     assert all(d.attempts == 1 for d in deliveries.values())
 
 

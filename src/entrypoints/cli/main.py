@@ -309,6 +309,23 @@ def rounds_verify(settings: Settings, day: datetime) -> None:
         sys.exit(1)
 
 
+@cli.command("sandbox-sms-code")
+@click.argument("phone")
+@with_settings
+def sandbox_sms_code(settings: Settings, phone: str) -> None:
+    """Show the verification code the sandbox would have texted to PHONE (E.164) right now (development only)."""
+    from adapters.sandbox.phone import SandboxPhoneVerifier
+    from adapters.security.crypto import derive_key
+    from adapters.system.clock import SystemClock
+    from entrypoints.bootstrap import SANDBOX_PHONE_PURPOSE
+
+    if settings.providers != "sandbox" or settings.twilio_verify_service_sid:
+        click.echo("texts go through Twilio here: there is no sandbox code", err=True)
+        sys.exit(2)
+    key = derive_key(settings.secret_key, SANDBOX_PHONE_PURPOSE)
+    click.echo(SandboxPhoneVerifier(key, SystemClock(), production=settings.is_production).code_for(phone.strip()))
+
+
 @cli.command("mailbox")
 @click.argument("email")
 @click.option("--limit", default=5, show_default=True, help="How many messages, newest first.")

@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from entrypoints.http.schemas import Problem
 from entrypoints.http.sessions import clear_session_cookie, session_cookie, session_token
-from ports.usecases import auth, credentials
+from ports.usecases import auth, credentials, phone
 from ports.usecases.auth import Client, NewSession, Principal
 from ports.usecases.deps import Deps
 
@@ -55,6 +55,11 @@ class StepUp(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only
 
 class CodeOnly(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
     code: Code
+
+
+class PhoneOut(msgspec.Struct, rename="camel", kw_only=True):
+    phone_last2: str
+    verified_at: datetime | None
 
 
 class PasswordChange(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
@@ -218,6 +223,32 @@ class AuthController(Controller):
             deps, principal, password=data.password, second_factor=data.second_factor, client=client_of(request)
         )
         return Response(info(session.principal), cookies=[_cookie_for(deps, session)])
+
+    @post(
+        "/phone/start",
+        operation_id="startPhoneVerification",
+        status_code=HTTP_202_ACCEPTED,
+        responses={**PROBLEMS, 503: ResponseSpec(Problem, description="The SMS provider is unavailable; retry")},
+    )
+    async def start_phone(
+        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> PhoneOut:
+        """Text a code to the phone on my profile (capped per phone, per address; every send counts)."""
+        state = await phone.start_phone_verification(deps, principal, client=client_of(request).ip)
+        return PhoneOut(phone_last2=(state.phone or "")[-2:], verified_at=state.verified_at)
+
+    @post(
+        "/phone/verify",
+        operation_id="verifyPhone",
+        status_code=200,
+        responses={**PROBLEMS, 503: ResponseSpec(Problem, description="The SMS provider is unavailable; retry")},
+    )
+    async def verify_phone(
+        self, data: JSONBody[CodeOnly], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> PhoneOut:
+        """Confirm the texted code: from then on (and until the number changes) the phone may receive SMS."""
+        state = await phone.confirm_phone(deps, principal, data.code)
+        return PhoneOut(phone_last2=(state.phone or "")[-2:], verified_at=state.verified_at)
 
     @post("/totp/enrolment", operation_id="startTotpEnrolment", status_code=200, responses=PROBLEMS)
     async def start_totp(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> TotpEnrolmentOut:

@@ -18,6 +18,7 @@ from ports.outbound.payments import PaymentEventDecoder, PaymentGateway
 from ports.outbound.payout_rail import PayoutRail
 from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.security import CommonPasswords, PasswordHasher, RandomSource, SecretBox
+from ports.outbound.sms import PhoneVerifier, SmsSender
 from ports.outbound.tasks import TaskQueue
 from ports.outbound.unit_of_work import UnitOfWorkFactory
 from ports.outbound.webhooks import WebhookVerifier
@@ -83,6 +84,8 @@ class Deps:
     kyc: IdentityVerifier | None = None
     kyc_events: KycEventDecoder | None = None
     payouts: PayoutServices | None = None
+    phone: PhoneVerifier | None = None
+    sms: SmsSender | None = None
     identity_key: bytes = b""
     """The key of the identity fingerprint (keyed HMAC, DOMAIN.md §10), from settings."""
     new_id: Callable[[], UUID] = uuid4

@@ -26,11 +26,13 @@ from domain.preferences import DEFAULT_PREFERENCES, deliveries_for
 from ports.outbound.email import EmailMessage
 from ports.outbound.notifications import DeliveryStatus, FeedPosition, Notification
 from ports.outbound.outbox import OutboxMessage
+from ports.outbound.profiles import Profile
+from ports.outbound.sms import PhoneProblem, PhoneProviderError, SmsMessage
 from ports.outbound.tasks import Payload
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 from ports.usecases.errors import InvalidInput, NotFound
-from ports.usecases.notification_templates import render
+from ports.usecases.notification_templates import Rendered, render
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,9 @@ RECIPIENT_KEY = "accountId"
 LEASE = timedelta(seconds=90)
 """How long one attempt holds the right to send; longer than the task timeout, so a live attempt keeps it."""
 
-SMS_SKIPPED = "skipped: sms not available yet"
+SMS_LIMIT = 160
+"""One SMS segment: texts say what happened and send the member to the app, never more (no secrets, no amounts)."""
+SMS_CALLBACK_PATH = "/api/webhooks/twilio"
 
 MEMBER_EVENT_NAMES: tuple[str, ...] = tuple(
     sorted(name for name, cls in EVENT_TYPES.items() if issubclass(cls, MemberEvent))
@@ -115,6 +119,7 @@ async def deliver_notification(deps: Deps, payload: Payload) -> str:
             event_id=event_id, account_id=account_id, channel=channel, event_name=message.event_name, at=now
         )
         leased = await log.lease(event_id=event_id, account_id=account_id, channel=channel, at=now, until=now + LEASE)
+        profile = await uow.profiles.get(account_id) if channel is Channel.SMS else None
         await uow.commit()
     if not leased:
         return "duplicate"
@@ -135,7 +140,7 @@ async def deliver_notification(deps: Deps, payload: Payload) -> str:
                 )
             )
         elif channel is Channel.SMS:
-            status, detail = DeliveryStatus.SKIPPED, SMS_SKIPPED
+            status, provider_id, detail = await _text(deps, profile, rendered)
     except Exception as exc:
         async with deps.uow() as uow:
             await uow.notification_deliveries.finish(
@@ -184,6 +189,30 @@ async def on_staff_event(deps: Deps, message: OutboxMessage) -> None:
                 "channel": channel.value,
             }
             await deps.tasks.enqueue(DELIVER_TASK, payload, key=delivery_key(payload))
+
+
+def sms_text(rendered: Rendered) -> str:
+    """The text of a notice: its subject and a pointer to the app, within one segment where possible."""
+    text = f"Tenure: {rendered.subject}. Sign in to Tenure for details."
+    if len(text) <= SMS_LIMIT:
+        return text
+    return f"Tenure: {rendered.subject}"[: SMS_LIMIT - 1] + "…"
+
+
+async def _text(deps: Deps, profile: Profile | None, rendered: Rendered) -> tuple[DeliveryStatus, str | None, str]:
+    """Send one SMS to a verified phone. A refusal is recorded (not retried); an outage raises so the job retries."""
+    if profile is None or not profile.phone or profile.phone_verified_at is None:
+        return DeliveryStatus.SKIPPED, None, "skipped: no verified phone"
+    if deps.sms is None:
+        return DeliveryStatus.SKIPPED, None, "skipped: sms is not configured"
+    callback = deps.billing.public_url.rstrip("/") + SMS_CALLBACK_PATH
+    try:
+        accepted = await deps.sms.send(SmsMessage(to=profile.phone, body=sms_text(rendered), status_callback=callback))
+    except PhoneProviderError as exc:
+        if exc.problem is PhoneProblem.UNAVAILABLE or exc.problem is PhoneProblem.RATE_LIMITED:
+            raise
+        return DeliveryStatus.FAILED, None, f"refused: {exc.problem.value}"
+    return DeliveryStatus.SENT, accepted.provider_id, f"accepted: {accepted.status}"
 
 
 # The in-app feed ---------------------------------------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""SMS through the real Twilio Messages adapter against a local fake: exactly one text per (event, member) for a
+verified phone, even with the job replayed and run ten times at once; none without a verified phone; a refused
+number is recorded, not retried; the text says what happened and nothing more."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from adapters.system.clock import SystemClock
+from adapters.twilio.messages import TwilioSmsSender
+from domain.events import Channel
+from ports.outbound.notifications import DeliveryStatus
+from ports.outbound.profiles import Profile
+from ports.outbound.sms import PhoneProblem, PhoneProviderError
+from ports.usecases.deps import BillingConfig, Deps
+from ports.usecases.notifications import SMS_LIMIT, deliver_notification
+from tests.fakes import FakeTaskQueue
+from tests.provider_fakes.twilio_messages_server import FakeTwilioMessages, run_fake_twilio_messages
+
+MakeUow = Callable[[], SqlUnitOfWork]
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilioMessages]:
+    async with run_fake_twilio_messages() as fake:
+        yield fake
+
+
+def deps_for(make_uow: MakeUow, fake: FakeTwilioMessages) -> Deps:
+    sender = TwilioSmsSender(
+        account_sid=fake.account_sid,
+        auth_token=fake.auth_token,
+        messaging_service_sid=fake.messaging_service_sid,
+        base_url=fake.base_url,
+    )
+    return Deps(
+        uow=make_uow,
+        tasks=FakeTaskQueue(),
+        clock=SystemClock(),
+        sms=sender,
+        billing=BillingConfig(public_url="https://tenure.example"),
+    )
+
+
+async def member(make_uow: MakeUow, *, phone: str | None, verified: bool) -> uuid.UUID:
+    async with make_uow() as uow:
+        account = await uow.accounts.add(
+            email=f"{uuid.uuid4().hex}@example.com", password_hash=None, role="member", now=NOW
+        )
+        await uow.profiles.save(
+            Profile(account_id=account.id, phone=phone, phone_verified_at=NOW if verified else None), at=NOW
+        )
+        await uow.commit()
+    return account.id
+
+
+async def payment_failed(make_uow: MakeUow, account_id: uuid.UUID) -> str:
+    async with make_uow() as uow:
+        event_id = await uow.outbox.add(
+            event_name="payment.failed",
+            aggregate_type="membership",
+            aggregate_id=str(uuid.uuid4()),
+            payload={"accountId": str(account_id), "graceEndsAt": "2026-12-25T00:00:00+00:00"},
+            occurred_at=NOW,
+        )
+        await uow.commit()
+    return str(event_id)
+
+
+async def test_one_text_for_a_verified_phone_however_often_the_job_runs(
+    make_uow: MakeUow, twilio: FakeTwilioMessages
+) -> None:
+    deps = deps_for(make_uow, twilio)
+    account_id = await member(make_uow, phone="+15551234567", verified=True)
+    event_id = await payment_failed(make_uow, account_id)
+    payload = {"eventId": event_id, "accountId": str(account_id), "channel": Channel.SMS.value}
+
+    results = await asyncio.gather(*(deliver_notification(deps, payload) for _ in range(10)))
+    assert sorted(results).count("duplicate") == 9
+    assert await deliver_notification(deps, payload) == "duplicate", "a replayed job sends nothing"
+    assert len(twilio.messages) == 1
+    (text,) = twilio.messages
+    assert text.to == "+15551234567"
+    assert len(text.body) <= SMS_LIMIT
+    assert text.body.startswith("Tenure: ")
+    assert text.status_callback == "https://tenure.example/api/webhooks/twilio"
+    async with make_uow() as uow:
+        delivery = await uow.notification_deliveries.get(event_id=event_id, account_id=account_id, channel=Channel.SMS)
+    assert delivery is not None
+    assert (delivery.status, delivery.provider_message_id) == (DeliveryStatus.SENT, text.sid)
+
+
+@pytest.mark.parametrize(("phone", "verified"), [(None, False), ("+15557654321", False)])
+async def test_no_text_without_a_verified_phone(
+    make_uow: MakeUow, twilio: FakeTwilioMessages, phone: str | None, verified: bool
+) -> None:
+    deps = deps_for(make_uow, twilio)
+    account_id = await member(make_uow, phone=phone, verified=verified)
+    event_id = await payment_failed(make_uow, account_id)
+    payload = {"eventId": event_id, "accountId": str(account_id), "channel": Channel.SMS.value}
+    assert await deliver_notification(deps, payload) == "skipped"
+    assert twilio.messages == []
+
+
+async def test_a_refused_number_is_recorded_and_an_outage_is_retried(
+    make_uow: MakeUow, twilio: FakeTwilioMessages
+) -> None:
+    deps = deps_for(make_uow, twilio)
+    account_id = await member(make_uow, phone="+15550000001", verified=True)
+    refused = await payment_failed(make_uow, account_id)
+    twilio.fail_next(21610)  # the member replied STOP
+    payload = {"eventId": refused, "accountId": str(account_id), "channel": Channel.SMS.value}
+    assert await deliver_notification(deps, payload) == "failed"
+
+    down = await payment_failed(make_uow, account_id)
+    twilio.fail_next(20500, status=503)
+    payload = {"eventId": down, "accountId": str(account_id), "channel": Channel.SMS.value}
+    with pytest.raises(PhoneProviderError) as outage:  # the job fails, so the task queue retries it
+        await deliver_notification(deps, payload)
+    assert outage.value.problem is PhoneProblem.UNAVAILABLE
+    assert twilio.messages == []
+    async with make_uow() as uow:
+        delivery = await uow.notification_deliveries.get(event_id=down, account_id=account_id, channel=Channel.SMS)
+    assert delivery is not None
+    assert delivery.status is DeliveryStatus.FAILED  # recorded; the retry takes the lease again
