@@ -41,6 +41,7 @@ from adapters.stripe.gateway import StripePaymentGateway
 from adapters.stripe.signatures import StripeWebhookVerifier
 from adapters.system.clock import SystemClock
 from adapters.twilio.messages import TwilioSmsSender
+from adapters.twilio.signatures import TwilioWebhookVerifier
 from adapters.twilio.verify import TwilioPhoneVerifier
 from domain.rules import ProgramRules, RulesHistory
 from domain.sessions import SessionPolicy
@@ -55,6 +56,7 @@ from ports.outbound.sms import PhoneVerifier, SmsSender
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import THROTTLE_POLICIES
 from ports.usecases.deps import AuthServices, BillingConfig, Deps, PayoutServices
+from ports.usecases.notifications import SMS_CALLBACK_PATH
 from ports.usecases.payment_events import check_provider_dunning
 from ports.usecases.phone import PHONE_POLICIES
 from ports.usecases.tasks import EVENT_HANDLERS, TASKS, TaskTable
@@ -174,7 +176,7 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         event_handlers=EVENT_HANDLERS,
         auth=build_auth(settings, clock, redis),
         email=build_email(settings, sessions, clock, email_hash_key),
-        webhook_verifiers={"stripe": verifier, "plaid": kyc_webhooks},
+        webhook_verifiers={"stripe": verifier, "plaid": kyc_webhooks, "twilio": build_twilio_webhooks(settings)},
         payments=build_payments(settings, sessions, clock, deliver_sandbox_event),
         payment_events=StripeEventDecoder(),
         rules=RulesHistory.of(ProgramRules(launch_date=settings.launch_date)),
@@ -319,6 +321,17 @@ def build_sms(settings: Settings) -> SmsSender | None:
 
 
 SANDBOX_PHONE_PURPOSE = "sandbox-phone-codes"
+
+
+def build_twilio_webhooks(settings: Settings) -> TwilioWebhookVerifier:
+    """Status callbacks are signed over our public URL with the auth token (the sandbox: a derived one). While a
+    token is being rotated, the previous one (`TENURE_TWILIO_PREVIOUS_AUTH_TOKEN`) is accepted too."""
+    tokens = [settings.twilio_auth_token or derive_key(settings.secret_key, "sandbox-twilio-token").hex()]
+    if settings.twilio_previous_auth_token:
+        tokens.append(settings.twilio_previous_auth_token)
+    public_url = settings.public_url.rstrip("/") + SMS_CALLBACK_PATH
+    return TwilioWebhookVerifier(public_url=public_url, auth_tokens=tokens)
+
 
 DEV_BANK_ROUTING = "011000015"
 """A checksum-valid routing number (the Federal Reserve's) for files written outside production."""

@@ -77,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_verify_service_sid: str | None = None
+    twilio_previous_auth_token: str | None = None
+    """During a rotation: status callbacks signed with the previous auth token are still accepted."""
     twilio_messaging_service_sid: str | None = None
     """Where texts are sent from (a Messaging Service); or `TENURE_TWILIO_FROM_NUMBER`. One is required with live."""
     twilio_from_number: str | None = None
@@ -136,7 +138,15 @@ LIVE_PROVIDER_FIELDS = (
 )
 
 SECRET_FIELDS = frozenset(
-    {"secret_key", "payout_data_key", "database_url", "redis_url", "smtp_password", *LIVE_PROVIDER_FIELDS}
+    {
+        "secret_key",
+        "payout_data_key",
+        "database_url",
+        "redis_url",
+        "smtp_password",
+        "twilio_previous_auth_token",
+        *LIVE_PROVIDER_FIELDS,
+    }
 )
 
 

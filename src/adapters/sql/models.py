@@ -684,13 +684,17 @@ class NotificationDelivery(UUIDv7Base):
     leased_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
-    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """Found again by the SMS status callback (Twilio's message sid)."""
     detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("event_id", "account_id", "channel", name="uq_notification_deliveries_key"),
         CheckConstraint("channel IN ('email', 'sms', 'in_app')", name="channel_known"),
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'skipped', 'failed')", name="status_known"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'skipped', 'failed', 'delivered', 'undelivered')",
+            name="status_known",
+        ),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
 
@@ -966,3 +970,34 @@ class WithholdingRemittance(UUIDv7Base):
     recorded_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
 
     __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+
+# -- announcements (issue 9) ---------------------------------------------------------------------------------------
+
+
+class Announcement(UUIDv7Base):
+    """A staff announcement (news feed): a draft until published, published exactly once. Publishing records how
+    many members it was sent to and in how many batch jobs; members read it as an item of their in-app feed."""
+
+    __tablename__ = "announcements"
+
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    email: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    created_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    published_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    recipients: Mapped[int | None] = mapped_column(BigInteger)
+    batches: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'published')", name="status_known"),
+        CheckConstraint("length(body) <= 2000", name="body_length"),
+        CheckConstraint(
+            "(status = 'published') = (published_at IS NOT NULL AND published_by IS NOT NULL "
+            "AND recipients IS NOT NULL AND batches IS NOT NULL)",
+            name="published_complete",
+        ),
+    )

@@ -206,6 +206,21 @@ class SqlDeliveryLog:
             )
         )
 
+    async def carrier_status(
+        self, *, channel: Channel, provider_message_id: str, status: DeliveryStatus, detail: str | None
+    ) -> bool:
+        d = models.NotificationDelivery
+        result = await self._session.execute(
+            update(d)
+            .where(
+                d.channel == channel.value,
+                d.provider_message_id == provider_message_id,
+                d.status == DeliveryStatus.SENT.value,
+            )
+            .values(status=status.value, detail=(detail or "")[:2000] or None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def get(self, *, event_id: str, account_id: UUID, channel: Channel) -> Delivery | None:
         row = await self._session.scalar(
             select(models.NotificationDelivery).where(*self._key(event_id, account_id, channel))

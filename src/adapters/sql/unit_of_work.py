@@ -21,6 +21,7 @@ from adapters.sql.accounts import (
     SqlSecurityLog,
     SqlSessionRepository,
 )
+from adapters.sql.announcements import SqlAnnouncementRepository
 from adapters.sql.audit import SqlAuditLogRepository
 from adapters.sql.billing import SqlBillingRepository
 from adapters.sql.inbox import SqlInboxRepository
@@ -88,6 +89,7 @@ class SqlUnitOfWork:
         self.notification_preferences = SqlNotificationPreferenceRepository(self._session)
         self.notifications = SqlNotificationFeed(self._session)
         self.notification_deliveries = SqlDeliveryLog(self._session)
+        self.announcements = SqlAnnouncementRepository(self._session)
         self._pending = []
         return self
 

@@ -16,6 +16,7 @@ from adapters.sandbox.kyc import SandboxIdentityVerifier
 from adapters.sandbox.payments import SandboxPaymentGateway
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController
+from entrypoints.http.announcements import AnnouncementAdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.business_rules import BusinessRulesController
 from entrypoints.http.dashboard import DashboardController, EligibilityController
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             MyRoundEntryController,
             MyPayoutController,
             PayoutAdminController,
+            AnnouncementAdminController,
             public_queue_router(),
             DashboardController,
             EligibilityController,

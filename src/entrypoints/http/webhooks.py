@@ -58,3 +58,17 @@ class WebhookController(Controller):
     )
     async def plaid(self, request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Acknowledged:
         return await _receive("plaid", request, deps)
+
+    @post(
+        "/twilio",
+        operation_id="receiveTwilioStatusCallback",
+        status_code=200,
+        summary="Twilio SMS status callbacks (form-encoded, X-Twilio-Signature over our public URL)",
+        responses={
+            400: ResponseSpec(Problem, description="Missing or wrong X-Twilio-Signature; nothing stored"),
+            404: ResponseSpec(Problem, description="Twilio is not configured"),
+            503: ResponseSpec(Problem, description="Could not store the callback; Twilio will retry"),
+        },
+    )
+    async def twilio(self, request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Acknowledged:
+        return await _receive("twilio", request, deps)

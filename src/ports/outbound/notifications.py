@@ -65,6 +65,10 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
     FAILED = "failed"
+    DELIVERED = "delivered"
+    """The carrier confirmed it (SMS status callback)."""
+    UNDELIVERED = "undelivered"
+    """The carrier gave up on it (SMS status callback): recorded for support, never resent automatically."""
 
 
 FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.SKIPPED})
@@ -108,5 +112,12 @@ class DeliveryLog(Protocol):
     ) -> None: ...
 
     async def get(self, *, event_id: str, account_id: UUID, channel: Channel) -> Delivery | None: ...
+
+    async def carrier_status(
+        self, *, channel: Channel, provider_message_id: str, status: DeliveryStatus, detail: str | None
+    ) -> bool:
+        """Record the carrier's final word on a sent message (only SENT moves, to DELIVERED or UNDELIVERED, so a
+        late or repeated callback changes nothing); False when nothing moved."""
+        ...
 
     async def for_event(self, event_id: str) -> Sequence[Delivery]: ...

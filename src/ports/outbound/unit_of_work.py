@@ -15,6 +15,7 @@ from ports.outbound.accounts import (
     SecurityLog,
     SessionRepository,
 )
+from ports.outbound.announcements import AnnouncementRepository
 from ports.outbound.audit import AuditLogRepository
 from ports.outbound.billing import BillingRepository
 from ports.outbound.inbox import InboxRepository
@@ -81,6 +82,9 @@ class UnitOfWork(Protocol):
 
     @property
     def notification_deliveries(self) -> DeliveryLog: ...
+
+    @property
+    def announcements(self) -> AnnouncementRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from ports.outbound.tasks import Payload
-from ports.usecases import eligibility, kyc, payout_jobs, rounds
+from ports.usecases import announcements, eligibility, kyc, payout_jobs, rounds, sms_status
 from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
 from ports.usecases.auth import CODE_ISSUED_EVENT
 from ports.usecases.billing_commands import HANDLERS as BILLING_COMMANDS
@@ -250,6 +250,35 @@ TASKS: TaskTable = task_table(
             key=_constant(payout_jobs.END_TASK),
             cron="30 1 * * *",
             coalesce=True,
+        ),
+        TaskSpec(
+            name=sms_status.PROCESS_TASK,
+            handler=sms_status.process_status,
+            timeout=timedelta(seconds=30),
+            max_attempts=6,
+            retry_delay=timedelta(seconds=5),
+            max_retry_delay=timedelta(minutes=5),
+            key=sms_status.process_key,
+        ),
+        TaskSpec(
+            name=sms_status.RECOVER_TASK,
+            handler=sms_status.recover_statuses,
+            timeout=timedelta(minutes=5),
+            max_attempts=3,
+            retry_delay=timedelta(seconds=30),
+            max_retry_delay=timedelta(minutes=5),
+            key=_constant(sms_status.RECOVER_TASK),
+            cron="*/5 * * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=announcements.DELIVER_TASK,
+            handler=announcements.deliver_batch,
+            timeout=timedelta(seconds=60),
+            max_attempts=6,
+            retry_delay=timedelta(seconds=2),
+            max_retry_delay=timedelta(minutes=2),
+            key=announcements.deliver_key,
         ),
     ]
 )

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ports.outbound.webhooks import WebhookVerifier
-from ports.usecases import kyc
+from ports.usecases import kyc, sms_status
 from ports.usecases.deps import Deps
 from ports.usecases.payment_events import PROVIDER, enqueue_processing
 
@@ -30,7 +30,7 @@ async def receive_webhook(
             provider=verifier.provider,
             event_key=message.key,
             event_type=message.type,
-            body=body.decode("utf-8"),  # the verifier proved it is UTF-8 JSON
+            body=body.decode("utf-8"),  # the verifier proved it is UTF-8 (JSON, or Twilio's form)
             received_at=deps.clock.now(),
             subject=message.subject,
         )
@@ -39,4 +39,6 @@ async def receive_webhook(
         await enqueue_processing(deps, message_id)
     elif new and verifier.provider == kyc.PROVIDER:
         await kyc.enqueue_processing(deps, message_id)
+    elif new and verifier.provider == sms_status.PROVIDER:
+        await sms_status.enqueue_processing(deps, message_id)
     return Received(key=message.key, new=new)

@@ -43,8 +43,16 @@ SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
     "kyc.remind": {},
     "eligibility.tell_blocked": {},
     "payout.evaluate": {},
+    "sms.process_status": {"messageId": "0192f0c4-0000-7000-8000-000000000006"},
+    "sms.recover_statuses": {},
     "payout.remind": {},
     "payout.end_winners": {},
+    "announcements.deliver_batch": {
+        "announcementId": "0192f0c4-0000-7000-8000-000000000006",
+        "batch": 1,
+        "afterAccountId": "0192f0c4-0000-7000-8000-000000000007",
+        "limit": 1000,
+    },
 }
 """One realistic payload per production task: a new task must add its own here."""
 
