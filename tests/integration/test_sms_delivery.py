@@ -5,6 +5,7 @@ number is recorded, not retried; the text says what happened and nothing more.""
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -13,11 +14,13 @@ from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import SystemClock
 from adapters.twilio.messages import TwilioSmsSender
 from domain.events import Channel
+from domain.preferences import EventGroup, Preferences
+from ports.outbound.email import EmailMessage
 from ports.outbound.notifications import DeliveryStatus
 from ports.outbound.profiles import Profile
 from ports.outbound.sms import PhoneProblem, PhoneProviderError
 from ports.usecases.deps import BillingConfig, Deps
-from ports.usecases.notifications import SMS_LIMIT, deliver_notification
+from ports.usecases.notifications import DELIVER_TASK, SMS_LIMIT, deliver_notification, on_member_event
 from tests.fakes import FakeTaskQueue
 from tests.provider_fakes.twilio_messages_server import FakeTwilioMessages, run_fake_twilio_messages
 
@@ -128,3 +131,41 @@ async def test_a_refused_number_is_recorded_and_an_outage_is_retried(
         delivery = await uow.notification_deliveries.get(event_id=down, account_id=account_id, channel=Channel.SMS)
     assert delivery is not None
     assert delivery.status is DeliveryStatus.FAILED  # recorded; the retry takes the lease again
+
+
+@pytest.mark.parametrize("opted_in", [True, False])
+async def test_a_payment_failure_texts_an_opted_in_member_once_and_opting_out_stops_sms_only(
+    make_uow: MakeUow, twilio: FakeTwilioMessages, opted_in: bool
+) -> None:
+    emails = CountingEmail()
+    deps = replace(deps_for(make_uow, twilio), email=emails)
+    assert isinstance(deps.tasks, FakeTaskQueue)
+    account_id = await member(make_uow, phone="+15550000002", verified=True)
+    chosen = {EventGroup.MISSED_PAYMENTS: [Channel.SMS]} if opted_in else {}
+    async with make_uow() as uow:
+        await uow.notification_preferences.save(account_id, Preferences.from_choices(chosen), at=NOW)
+        await uow.commit()
+    event_id = await payment_failed(make_uow, account_id)
+    async with make_uow() as uow:
+        message = await uow.outbox.get(uuid.UUID(event_id))
+    assert message is not None
+
+    for _ in range(2):  # the event dispatched twice
+        await on_member_event(deps, message)
+    jobs = [payload for task, payload, _ in deps.tasks.enqueued if task == DELIVER_TASK]
+    for payload in jobs + jobs:  # every delivery job run twice
+        await deliver_notification(deps, payload)
+
+    channels = {payload["channel"] for payload in jobs}
+    assert channels == ({"email", "in_app", "sms"} if opted_in else {"email", "in_app"})
+    assert len(twilio.messages) == (1 if opted_in else 0)
+    assert emails.sent == 1, "email and in-app are untouched by the SMS choice"
+
+
+class CountingEmail:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, message: EmailMessage) -> str:
+        self.sent += 1
+        return f"email-{self.sent}"
