@@ -21,7 +21,7 @@ from adapters.email.sandbox import SandboxEmailSender
 from adapters.email.smtp import SmtpEmailSender
 from adapters.sql import models
 from adapters.sql.engine import session_factory
-from ports.outbound.email import EmailMessage
+from ports.outbound.email import EmailMessage, EmailRejected
 from ports.outbound.errors import ComponentUnavailable
 from tests.fakes import FakeClock
 
@@ -151,17 +151,25 @@ async def test_smtp_a_server_that_never_answers_is_component_unavailable() -> No
     assert "Timeout" in info.value.detail
 
 
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("550 5.1.1 <bob@example.com>: user unknown", EmailRejected),  # for good: a bounce
+        ("450 4.2.1 <bob@example.com>: mailbox busy", ComponentUnavailable),  # for now: retry later
+    ],
+)
 async def test_smtp_a_refused_recipient_is_reported_without_the_address(
-    smtp_server: tuple[Controller, Collector],
+    smtp_server: tuple[Controller, Collector], reply: str, error: type[Exception]
 ) -> None:
     controller, collector = smtp_server
 
     async def refuse(_server: Any, _session: Any, _envelope: Any, _address: str, _options: Any) -> str:
-        return "550 5.1.1 <bob@example.com>: user unknown"
+        return reply
 
     collector.handle_RCPT = refuse  # type: ignore[attr-defined]
-    with pytest.raises(ComponentUnavailable) as info:
+    with pytest.raises(error) as info:
         await sender_for(controller.port).send(message("bob@example.com"))
+    assert type(info.value) is error
     assert "bob@example.com" not in str(info.value)
     assert info.value.__cause__ is None
     assert collector.received == []

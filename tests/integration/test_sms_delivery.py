@@ -15,7 +15,7 @@ from adapters.system.clock import SystemClock
 from adapters.twilio.messages import TwilioSmsSender
 from domain.events import Channel
 from domain.preferences import EventGroup, Preferences
-from ports.outbound.email import EmailMessage
+from ports.outbound.email import EmailMessage, EmailRejected
 from ports.outbound.notifications import DeliveryStatus
 from ports.outbound.profiles import Profile
 from ports.outbound.sms import PhoneProblem, PhoneProviderError
@@ -169,3 +169,43 @@ class CountingEmail:
     async def send(self, message: EmailMessage) -> str:
         self.sent += 1
         return f"email-{self.sent}"
+
+
+class BouncingEmail:
+    async def send(self, message: EmailMessage) -> str:
+        raise EmailRejected("SMTPRecipientsRefused (SMTP 550)")
+
+
+@pytest.mark.parametrize(("event", "texted"), [("payment.failed", True), ("membership.activated", False)])
+async def test_a_bounced_always_on_notice_goes_by_sms_once(
+    make_uow: MakeUow, twilio: FakeTwilioMessages, event: str, texted: bool
+) -> None:
+    deps = replace(deps_for(make_uow, twilio), email=BouncingEmail())
+    assert isinstance(deps.tasks, FakeTaskQueue)
+    account_id = await member(make_uow, phone="+15550000003", verified=True)  # SMS not chosen: the defaults
+    async with make_uow() as uow:
+        event_id = str(
+            await uow.outbox.add(
+                event_name=event,
+                aggregate_type="membership",
+                aggregate_id=str(uuid.uuid4()),
+                payload={"accountId": str(account_id), "graceEndsAt": "2026-12-25T00:00:00+00:00", "memberNumber": 7},
+                occurred_at=NOW,
+            )
+        )
+        await uow.commit()
+        message = await uow.outbox.get(uuid.UUID(event_id))
+    assert message is not None
+    await on_member_event(deps, message)
+    for _ in range(2):  # all jobs run, then all again (the fallback job too)
+        for task, payload, _key in list(deps.tasks.enqueued):
+            if task == DELIVER_TASK:
+                await deliver_notification(deps, payload)
+    async with make_uow() as uow:
+        profile = await uow.profiles.get(account_id)
+        email = await uow.notification_deliveries.get(event_id=event_id, account_id=account_id, channel=Channel.EMAIL)
+    assert profile is not None
+    assert profile.email_bounced, "the address is marked bounced: optional mail stops"
+    assert email is not None
+    assert email.detail == "rejected: the address bounced"
+    assert len(twilio.messages) == (1 if texted else 0), "only always-on notices fall back to SMS"

@@ -8,7 +8,7 @@ from email.utils import formatdate, parseaddr
 import aiosmtplib
 
 from adapters.email import message_id_for, recipient_hash
-from ports.outbound.email import EmailMessage
+from ports.outbound.email import EmailMessage, EmailRejected
 from ports.outbound.errors import ComponentUnavailable
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,17 @@ class SmtpEmailSender:
             code = getattr(exc, "code", None)
             detail = type(exc).__name__ + (f" (SMTP {code})" if code is not None else "")
             logger.warning("email send failed", extra={**log, "error": detail})
+            if _permanently_refused(exc):
+                raise EmailRejected(detail) from None  # the address itself was refused for good: a bounce
             if isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused):
                 raise ComponentUnavailable("email", detail) from None
             raise ComponentUnavailable("email", detail) from exc
         logger.info("email sent", extra=log)
         return message_id
+
+
+def _permanently_refused(exc: Exception) -> bool:
+    """A 5xx refusal of the recipient (not of our connection or login): retrying will not change it."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= r.code < 600 for r in exc.recipients)
+    return isinstance(exc, aiosmtplib.SMTPRecipientRefused) and 500 <= exc.code < 600

@@ -3,6 +3,13 @@
 from dataclasses import dataclass
 from typing import Protocol
 
+from ports.outbound.errors import PortError
+
+
+class EmailRejected(PortError):
+    """The receiving server refused the address for good (SMTP 5xx for the recipient): a bounce, not an outage.
+    Retrying cannot help; the member's mail is marked bounced."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmailMessage:

@@ -16,19 +16,20 @@ import base64
 import binascii
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.events import EVENT_TYPES, Channel, DeliveryKey, MemberEvent
+from domain.events import EVENT_TYPES, MANDATORY_EVENTS, Channel, DeliveryKey, MemberEvent
 from domain.preferences import DEFAULT_PREFERENCES, deliveries_for
-from ports.outbound.email import EmailMessage
+from ports.outbound.email import EmailMessage, EmailRejected
 from ports.outbound.notifications import DeliveryStatus, FeedPosition, Notification
 from ports.outbound.outbox import OutboxMessage
 from ports.outbound.profiles import Profile
 from ports.outbound.sms import PhoneProblem, PhoneProviderError, SmsMessage
 from ports.outbound.tasks import Payload
+from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 from ports.usecases.errors import InvalidInput, NotFound
@@ -126,19 +127,23 @@ async def deliver_notification(deps: Deps, payload: Payload) -> str:
 
     rendered = render(message.event_name, message.payload)
     status, provider_id, detail = DeliveryStatus.SENT, None, None
+    bounced = False
     try:
         if channel is Channel.EMAIL:
             if deps.email is None:
                 raise RuntimeError("email is not configured")
-            provider_id = await deps.email.send(
-                EmailMessage(
-                    to=account.email,
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    template=rendered.template,
-                    idempotency_key=key.text,
+            try:
+                provider_id = await deps.email.send(
+                    EmailMessage(
+                        to=account.email,
+                        subject=rendered.subject,
+                        text=rendered.text,
+                        template=rendered.template,
+                        idempotency_key=key.text,
+                    )
                 )
-            )
+            except EmailRejected:
+                status, detail, bounced = DeliveryStatus.FAILED, "rejected: the address bounced", True
         elif channel is Channel.SMS:
             status, provider_id, detail = await _text(deps, profile, rendered)
     except Exception as exc:
@@ -173,7 +178,13 @@ async def deliver_notification(deps: Deps, payload: Payload) -> str:
             provider_message_id=provider_id,
             detail=detail,
         )
+        if bounced:
+            await _mark_bounced(uow, account_id, at=now)
         await uow.commit()
+    if bounced and message.event_name in MANDATORY_EVENTS:
+        # §11: an always-on notice whose email bounced goes by SMS (to a verified phone; the job checks).
+        fallback: dict[str, Any] = {"eventId": event_id, "accountId": str(account_id), "channel": Channel.SMS.value}
+        await deps.tasks.enqueue(DELIVER_TASK, fallback, key=delivery_key(fallback))
     return str(status)
 
 
@@ -189,6 +200,13 @@ async def on_staff_event(deps: Deps, message: OutboxMessage) -> None:
                 "channel": channel.value,
             }
             await deps.tasks.enqueue(DELIVER_TASK, payload, key=delivery_key(payload))
+
+
+async def _mark_bounced(uow: UnitOfWork, account_id: UUID, *, at: datetime) -> None:
+    """Mail to this address bounced: optional mail stops, mandatory notices add SMS (§11, `channels_for`)."""
+    profile = await uow.profiles.get(account_id, for_update=True) or Profile(account_id=account_id)
+    if not profile.email_bounced:
+        await uow.profiles.save(replace(profile, email_bounced=True), at=at)
 
 
 def sms_text(rendered: Rendered) -> str:
