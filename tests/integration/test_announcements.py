@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,10 +24,13 @@ from adapters.sql.unit_of_work import SqlUnitOfWork
 from domain.sessions import Role
 from entrypoints.settings import Settings
 from ports.outbound.announcements import AnnouncementStatus
+from ports.outbound.email import EmailMessage
+from ports.outbound.profiles import Profile
 from ports.usecases import announcements
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 from ports.usecases.errors import Forbidden, InvalidInput, NotFound, Refused
+from ports.usecases.notifications import DELIVER_TASK, deliver_notification
 from ports.usecases.tasks import TASKS
 from tests import services
 from tests.fakes import FakeClock, FakeTaskQueue
@@ -138,8 +142,6 @@ async def test_publish_reaches_every_active_member_exactly_once(deps: Deps, cloc
 
     with pytest.raises(InvalidInput):
         await announcements.create_announcement(deps, admin, title="  ", body="x", email=False)
-    with pytest.raises(InvalidInput, match="in-app only"):
-        await announcements.create_announcement(deps, admin, title="Hi", body="x", email=True)
 
     draft = await announcements.create_announcement(
         deps, admin, title=" Office closed ", body="We are closed on Friday.", email=False
@@ -240,3 +242,36 @@ async def test_an_empty_audience_publishes_without_jobs(deps: Deps) -> None:
     queue = deps.tasks
     assert isinstance(queue, FakeTaskQueue)
     assert queue.enqueued == []
+
+
+class CountingEmail:
+    def __init__(self) -> None:
+        self.to: list[str] = []
+
+    async def send(self, message: EmailMessage) -> str:
+        self.to.append(message.to)
+        return f"email-{len(self.to)}"
+
+
+async def test_an_email_copy_goes_once_to_every_member_whose_mail_has_not_bounced(deps: Deps) -> None:
+    emails = CountingEmail()
+    deps = replace(deps, email=emails)
+    admin = _principal(await _account(deps, role="admin"), Role.ADMIN)
+    members = [await _account(deps, role="member") for _ in range(5)]
+    async with deps.uow() as uow:
+        await uow.profiles.save(Profile(account_id=members[2], email_bounced=True), at=START)
+        await uow.commit()
+    draft = await announcements.create_announcement(deps, admin, title="Rules change", body="Read it.", email=True)
+    await announcements.publish(deps, admin, draft.id)
+    queue = deps.tasks
+    assert isinstance(queue, FakeTaskQueue)
+    batches = [job for job in queue.enqueued if job[0] == announcements.DELIVER_TASK]
+    for _ in range(2):  # every batch replayed: the email jobs come twice, the emails once
+        for _task, payload, _key in batches:
+            await TASKS[announcements.DELIVER_TASK].handler(deps, payload)  # type: ignore[arg-type]
+    mail_jobs = [payload for task, payload, _ in queue.enqueued if task == DELIVER_TASK]
+    assert {p["accountId"] for p in mail_jobs} == {str(m) for m in members if m != members[2]}
+    for payload in mail_jobs:
+        await deliver_notification(deps, payload)
+    assert len(emails.to) == 4, "one email per member, none to a bounced address"
+    assert len(set(emails.to)) == 4

@@ -4,6 +4,7 @@ job writes its feed rows in one multi-row insert-or-skip (`ON CONFLICT (event_id
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -111,6 +112,22 @@ class SqlAnnouncementRepository:
             )
         )
 
+    def _batch(self, announcement: Announcement, *, after: UUID | None, limit: int | None) -> Any:
+        if announcement.published_at is None:
+            raise ValueError("only a published announcement is delivered")
+        a = models.Account
+        walk = select(a.id).where(*_audience_filter(announcement.published_at))
+        if after is not None:
+            walk = walk.where(a.id > after)
+        walk = walk.order_by(a.id)
+        return walk.limit(limit) if limit is not None else walk
+
+    async def mailable(self, announcement: Announcement, *, after: UUID | None, limit: int | None) -> Sequence[UUID]:
+        batch = self._batch(announcement, after=after, limit=limit).subquery()
+        p = models.Profile
+        bounced = select(p.account_id).where(p.account_id == batch.c.id, p.email_bounced.is_(True)).exists()
+        return list(await self._session.scalars(select(batch.c.id).where(~bounced).order_by(batch.c.id)))
+
     async def deliver_batch(
         self,
         announcement: Announcement,
@@ -120,16 +137,7 @@ class SqlAnnouncementRepository:
         event_id: str,
         event_name: str,
     ) -> int:
-        if announcement.published_at is None:
-            raise ValueError("only a published announcement is delivered")
-        a = models.Account
-        walk = select(a.id).where(*_audience_filter(announcement.published_at))
-        if after is not None:
-            walk = walk.where(a.id > after)
-        walk = walk.order_by(a.id)
-        if limit is not None:
-            walk = walk.limit(limit)
-        account_ids = list(await self._session.scalars(walk))
+        account_ids = list(await self._session.scalars(self._batch(announcement, after=after, limit=limit)))
         if not account_ids:
             return 0
         insert = dialect_insert(self._session)

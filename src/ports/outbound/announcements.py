@@ -61,6 +61,10 @@ class AnnouncementRepository(Protocol):
         self, announcement_id: UUID, *, at: datetime, by: UUID, recipients: int, batches: int
     ) -> None: ...
 
+    async def mailable(self, announcement: Announcement, *, after: UUID | None, limit: int | None) -> Sequence[UUID]:
+        """The accounts of this batch whose mail has not bounced (those an email copy goes to)."""
+        ...
+
     async def deliver_batch(
         self,
         announcement: Announcement,

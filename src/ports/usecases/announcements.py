@@ -18,20 +18,26 @@ member disabled meanwhile cannot push anyone out of the last batch.
 A batch job writes one feed item per (event `announcement-<id>`, account), insert-or-skip: replaying a batch, or
 two batches overlapping after a member was disabled meanwhile, adds nothing.
 
-Email: in-app only for now. The `email` flag is part of the schema, but creating an announcement with
-`email=True` is refused (`InvalidInput`) until an email fan-out exists, rather than silently not sending.
+Email (optional, chosen per announcement): publishing also writes one outbox message holding the title and body
+(no handler reacts to it: it is the notice the email deliveries render), and each batch job enqueues one
+`notify.deliver` email job per member of its batch whose mail has not bounced. Those jobs are the notification
+core's: at most one email per (message, member), however often a batch is replayed.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from uuid import UUID
 
+from domain.events import Channel
 from ports.outbound.announcements import Announcement, AnnouncementStatus
 from ports.outbound.tasks import Payload
 from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal, require_staff
 from ports.usecases.deps import Deps
 from ports.usecases.errors import InvalidInput, NotFound, Refused
+from ports.usecases.notifications import DELIVER_TASK as DELIVER_TASK_EMAIL
+from ports.usecases.notifications import delivery_key
 
 DELIVER_TASK = "announcements.deliver_batch"
 EVENT_NAME = "announcement.published"
@@ -92,8 +98,6 @@ def _clean(title: str, body: str) -> tuple[str, str]:
 async def create_announcement(deps: Deps, staff: Principal, *, title: str, body: str, email: bool) -> Announcement:
     require_staff(staff)
     title, body = _clean(title, body)
-    if email:
-        raise InvalidInput("announcements are delivered in-app only for now", ["email_not_available"])
     now = deps.clock.now()
     announcement = Announcement(
         id=deps.new_id(),
@@ -165,6 +169,17 @@ async def publish(deps: Deps, staff: Principal, announcement_id: UUID) -> Publis
             before={"status": AnnouncementStatus.DRAFT.value},
             after={"status": AnnouncementStatus.PUBLISHED.value, "recipients": audience.recipients, "batches": batches},
         )
+        mail: str | None = None
+        if announcement.email:
+            mail = str(
+                await uow.outbox.add(
+                    event_name=EVENT_NAME,
+                    aggregate_type=ENTITY,
+                    aggregate_id=str(announcement_id),
+                    payload={"title": announcement.title, "body": announcement.body},
+                    occurred_at=now,
+                )
+            )
         enqueued = 0
         for index, after in enumerate(starts):
             payload: dict[str, str | int | None] = {
@@ -172,6 +187,7 @@ async def publish(deps: Deps, staff: Principal, announcement_id: UUID) -> Publis
                 "batch": index,
                 "afterAccountId": after,
                 "limit": BATCH if index < batches - 1 else None,
+                "emailEventId": mail,
             }
             enqueued += await deps.tasks.enqueue(DELIVER_TASK, payload, key=deliver_key(payload))
         await uow.commit()
@@ -197,12 +213,15 @@ async def deliver_batch(deps: Deps, payload: Payload) -> int:
             return 0  # nothing to deliver (a publish that rolled back a create cannot happen; be lenient)
         if announcement.status is not AnnouncementStatus.PUBLISHED:
             raise AnnouncementNotPublishedYet(str(announcement_id))
+        start = UUID(str(after)) if after else None
+        size = int(limit) if isinstance(limit, int) else None
         added = await uow.announcements.deliver_batch(
-            announcement,
-            after=UUID(str(after)) if after else None,
-            limit=int(limit) if isinstance(limit, int) else None,
-            event_id=event_id(announcement_id),
-            event_name=EVENT_NAME,
+            announcement, after=start, limit=size, event_id=event_id(announcement_id), event_name=EVENT_NAME
         )
+        mail = payload.get("emailEventId")
+        mailable = await uow.announcements.mailable(announcement, after=start, limit=size) if mail else []
         await uow.commit()
+    for account_id in mailable:
+        job: dict[str, Any] = {"eventId": str(mail), "accountId": str(account_id), "channel": Channel.EMAIL.value}
+        await deps.tasks.enqueue(DELIVER_TASK_EMAIL, job, key=delivery_key(job))
     return added

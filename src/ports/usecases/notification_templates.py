@@ -79,6 +79,7 @@ TEMPLATES: Mapping[str, tuple[str, str]] = {
         "You are at position {position} in the queue and the fund is close to the next payout, but a payout is "
         "blocked because {blockedBy}. Sign in to Tenure to see how to fix it.",
     ),
+    "announcement.published": ("{title}", "{body}"),
     "round.opened": (
         "A payout round opened",
         "The round of {roundKey} selected {winnerCount} winner(s); their payouts await approval.",
