@@ -156,7 +156,7 @@ async def test_publish_reaches_every_active_member_exactly_once(deps: Deps, cloc
         await announcements.preview(deps, admin, uuid.uuid4())
 
     # a job that runs before its publish committed is retried, not skipped
-    early = {"announcementId": str(draft.id), "batch": 0, "afterAccountId": None, "limit": BATCH}
+    early = {"announcementId": str(draft.id), "publishedAt": "x", "batch": 0, "afterAccountId": None}
     with pytest.raises(announcements.AnnouncementNotPublishedYet):
         await TASKS[announcements.DELIVER_TASK].handler(deps, early)
 
@@ -168,8 +168,10 @@ async def test_publish_reaches_every_active_member_exactly_once(deps: Deps, cloc
     queue = deps.tasks
     assert isinstance(queue, FakeTaskQueue)
     jobs = list(queue.enqueued)
-    assert [key for _, _, key in jobs] == [f"announcement:{draft.id}:{i}" for i in range(4)]
-    assert [p["limit"] for _, p, _ in jobs] == [BATCH, BATCH, BATCH, None]
+    stamp = (START + timedelta(minutes=1)).isoformat()
+    assert [key for _, _, key in jobs] == [f"announcement:{draft.id}:{stamp}:{i}" for i in range(4)]
+    edges = [str(sorted(members)[i * BATCH - 1]) for i in (1, 2, 3)]
+    assert [p["uptoAccountId"] for _, p, _ in jobs] == [*edges, None], "each batch is a range fixed at publish"
     assert jobs[0][1]["afterAccountId"] is None
     assert [p["afterAccountId"] for _, p, _ in jobs[1:]] == [str(sorted(members)[i * BATCH - 1]) for i in (1, 2, 3)]
 
@@ -275,3 +277,25 @@ async def test_an_email_copy_goes_once_to_every_member_whose_mail_has_not_bounce
         await deliver_notification(deps, payload)
     assert len(emails.to) == 4, "one email per member, none to a bounced address"
     assert len(set(emails.to)) == 4
+
+
+async def test_an_account_activated_before_the_jobs_run_cannot_push_anyone_out_of_a_batch(
+    deps: Deps, clock: FakeClock
+) -> None:
+    admin = _principal(await _account(deps, role="admin"), Role.ADMIN)
+    members = [await _account(deps, role="member") for _ in range(2 * BATCH)]
+    returning = await _account(deps, role="member", status="disabled")  # sorts anywhere among the members
+    draft = await announcements.create_announcement(deps, admin, title="Hello", body="News.", email=False)
+    clock.advance(timedelta(minutes=1))
+    await announcements.publish(deps, admin, draft.id)
+    async with deps.uow() as uow:  # re-activated after the publish fixed the batches, before they run
+        assert isinstance(uow, SqlUnitOfWork)
+        row = await uow.session.get(models.Account, returning)
+        assert row is not None
+        row.status = "active"
+        await uow.commit()
+    queue = deps.tasks
+    assert isinstance(queue, FakeTaskQueue)
+    await _run(deps, [job for job in queue.enqueued if job[0] == announcements.DELIVER_TASK])
+    counts = await _feed_counts(deps, announcements.event_id(draft.id))
+    assert {m: counts.get(m) for m in members} == dict.fromkeys(members, 1), "every member of the audience, once"

@@ -155,3 +155,17 @@ async def test_a_provider_outage_is_retryable_and_verifies_nothing(world: World)
         profile = await uow.profiles.get(me.account_id)
     assert profile is not None
     assert profile.phone_verified_at is None
+
+
+async def test_changing_numbers_does_not_reset_the_account_cap(world: World) -> None:
+    me = await world.member("+15551239000")
+    allowed = 0
+    with pytest.raises(Throttled):
+        for i in range(10):
+            async with world.make_uow() as uow:
+                await uow.profiles.save(Profile(account_id=me.account_id, phone=f"+1555123{9000 + i}"), at=NOW)
+                await uow.commit()
+            await start_phone_verification(world.deps, me, client=f"10.0.2.{i}")
+            allowed += 1
+    assert allowed == PHONE_POLICIES["phone_send_account"].free_failures
+    assert len(world.fake.sent) == allowed

@@ -22,6 +22,7 @@ from ports.outbound.sms import PhoneProblem, PhoneProviderError
 from ports.usecases.deps import BillingConfig, Deps
 from ports.usecases.notifications import DELIVER_TASK, SMS_LIMIT, deliver_notification, on_member_event
 from tests.fakes import FakeTaskQueue
+from tests.helpers import eventually
 from tests.provider_fakes.twilio_messages_server import FakeTwilioMessages, run_fake_twilio_messages
 
 MakeUow = Callable[[], SqlUnitOfWork]
@@ -209,3 +210,28 @@ async def test_a_bounced_always_on_notice_goes_by_sms_once(
     assert email is not None
     assert email.detail == "rejected: the address bounced"
     assert len(twilio.messages) == (1 if texted else 0), "only always-on notices fall back to SMS"
+
+
+async def test_an_unanswered_send_is_never_resent(make_uow: MakeUow, twilio: FakeTwilioMessages) -> None:
+    slow = TwilioSmsSender(
+        account_sid=twilio.account_sid,
+        auth_token=twilio.auth_token,
+        messaging_service_sid=twilio.messaging_service_sid,
+        base_url=twilio.base_url,
+        timeout_s=0.2,
+    )
+    deps = replace(deps_for(make_uow, twilio), sms=slow)
+    account_id = await member(make_uow, phone="+15550000004", verified=True)
+    event_id = await payment_failed(make_uow, account_id)
+    payload = {"eventId": event_id, "accountId": str(account_id), "channel": Channel.SMS.value}
+    twilio.delay_s = 0.5  # Twilio takes the message but answers too late
+    assert await deliver_notification(deps, payload) == "skipped"
+    twilio.delay_s = 0.0
+    assert await deliver_notification(deps, payload) == "duplicate", "a replay or retry does not text again"
+    await eventually(lambda: len(twilio.messages) == 1, timeout=5, what="Twilio to take the late message")
+    await asyncio.sleep(0.3)
+    assert len(twilio.messages) == 1, "Twilio got the message once: nobody resent it"
+    async with make_uow() as uow:
+        delivery = await uow.notification_deliveries.get(event_id=event_id, account_id=account_id, channel=Channel.SMS)
+    assert delivery is not None
+    assert delivery.detail == "unconfirmed: the provider did not answer; not resent"

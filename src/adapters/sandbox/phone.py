@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import logging
 import re
+import uuid
 from datetime import datetime, timedelta
 
 from ports.outbound.clock import Clock
@@ -66,4 +67,4 @@ class SandboxSmsSender:
     async def send(self, message: SmsMessage) -> SmsAccepted:
         self.sent += 1
         logger.info("sandbox: a text of %d characters to …%s", len(message.body), message.to[-2:])
-        return SmsAccepted(provider_id=f"SMsandbox{self.sent:026d}", status="queued")
+        return SmsAccepted(provider_id="SM" + uuid.uuid4().hex, status="queued")  # Twilio's sid shape, unique

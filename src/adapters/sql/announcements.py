@@ -112,18 +112,20 @@ class SqlAnnouncementRepository:
             )
         )
 
-    def _batch(self, announcement: Announcement, *, after: UUID | None, limit: int | None) -> Any:
+    def _batch(self, announcement: Announcement, *, after: UUID | None, upto: UUID | None) -> Any:
+        """The audience accounts in the id range `(after, upto]` fixed at publish (open-ended without `upto`)."""
         if announcement.published_at is None:
             raise ValueError("only a published announcement is delivered")
         a = models.Account
         walk = select(a.id).where(*_audience_filter(announcement.published_at))
         if after is not None:
             walk = walk.where(a.id > after)
-        walk = walk.order_by(a.id)
-        return walk.limit(limit) if limit is not None else walk
+        if upto is not None:
+            walk = walk.where(a.id <= upto)
+        return walk.order_by(a.id)
 
-    async def mailable(self, announcement: Announcement, *, after: UUID | None, limit: int | None) -> Sequence[UUID]:
-        batch = self._batch(announcement, after=after, limit=limit).subquery()
+    async def mailable(self, announcement: Announcement, *, after: UUID | None, upto: UUID | None) -> Sequence[UUID]:
+        batch = self._batch(announcement, after=after, upto=upto).subquery()
         p = models.Profile
         bounced = select(p.account_id).where(p.account_id == batch.c.id, p.email_bounced.is_(True)).exists()
         return list(await self._session.scalars(select(batch.c.id).where(~bounced).order_by(batch.c.id)))
@@ -133,11 +135,11 @@ class SqlAnnouncementRepository:
         announcement: Announcement,
         *,
         after: UUID | None,
-        limit: int | None,
+        upto: UUID | None,
         event_id: str,
         event_name: str,
     ) -> int:
-        account_ids = list(await self._session.scalars(self._batch(announcement, after=after, limit=limit)))
+        account_ids = list(await self._session.scalars(self._batch(announcement, after=after, upto=upto)))
         if not account_ids:
             return 0
         insert = dialect_insert(self._session)

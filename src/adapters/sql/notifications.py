@@ -221,6 +221,13 @@ class SqlDeliveryLog:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def has_provider_message(self, *, channel: Channel, provider_message_id: str) -> bool:
+        d = models.NotificationDelivery
+        found = await self._session.scalar(
+            select(d.id).where(d.channel == channel.value, d.provider_message_id == provider_message_id).limit(1)
+        )
+        return found is not None
+
     async def get(self, *, event_id: str, account_id: UUID, channel: Channel) -> Delivery | None:
         row = await self._session.scalar(
             select(models.NotificationDelivery).where(*self._key(event_id, account_id, channel))

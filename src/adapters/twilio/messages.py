@@ -110,10 +110,15 @@ class TwilioSmsSender:
                 timeout=self._timeout,
                 headers={"Accept": "application/json"},
             )
-        except httpx.TimeoutException:
-            log.warning("twilio send to %s unavailable: timeout", to)
-            raise PhoneProviderError(PhoneProblem.UNAVAILABLE, "twilio: timeout") from None
-        except httpx.HTTPError as exc:  # refused, reset, DNS, protocol errors
+        except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout) as exc:  # never reached Twilio
+            log.warning("twilio send to %s unavailable: %s", to, type(exc).__name__)
+            raise PhoneProviderError(PhoneProblem.UNAVAILABLE, f"twilio: {type(exc).__name__}") from None
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            # Sent (maybe wholly) but unanswered: Twilio may have accepted it. Messages have no idempotency key,
+            # so a resend could text twice: the caller must not retry blindly.
+            log.warning("twilio send to %s: outcome unknown (%s)", to, type(exc).__name__)
+            raise PhoneProviderError(PhoneProblem.OUTCOME_UNKNOWN, f"twilio: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:  # DNS, protocol errors before anything was sent
             log.warning("twilio send to %s unavailable: %s", to, type(exc).__name__)
             raise PhoneProviderError(PhoneProblem.UNAVAILABLE, f"twilio: {type(exc).__name__}") from None
         if response.status_code in (200, 201):

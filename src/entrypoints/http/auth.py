@@ -244,10 +244,14 @@ class AuthController(Controller):
         responses={**PROBLEMS, 503: ResponseSpec(Problem, description="The SMS provider is unavailable; retry")},
     )
     async def verify_phone(
-        self, data: JSONBody[CodeOnly], principal: NamedDependency[Principal], deps: NamedDependency[Deps]
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CodeOnly],
+        principal: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
     ) -> PhoneOut:
         """Confirm the texted code: from then on (and until the number changes) the phone may receive SMS."""
-        state = await phone.confirm_phone(deps, principal, data.code)
+        state = await phone.confirm_phone(deps, principal, data.code, client=client_of(request).ip)
         return PhoneOut(phone_last2=(state.phone or "")[-2:], verified_at=state.verified_at)
 
     @post("/totp/enrolment", operation_id="startTotpEnrolment", status_code=200, responses=PROBLEMS)

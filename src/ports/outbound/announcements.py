@@ -2,8 +2,8 @@
 
 The audience of an announcement is every account with role `member` and status `active` that existed when it
 was published (`created_at <= published_at`), walked in account-id order. Batches are keyset ranges of that
-walk: a batch starts strictly after an account id (or at the beginning) and takes at most `limit` accounts
-(`None`: everything that is left).
+walk fixed at publish: a batch is the id range `(after, upto]` (`after` None: from the beginning; `upto` None:
+everything that is left), so accounts that change meanwhile cannot shift anyone out of a batch.
 """
 
 from collections.abc import Sequence
@@ -61,7 +61,7 @@ class AnnouncementRepository(Protocol):
         self, announcement_id: UUID, *, at: datetime, by: UUID, recipients: int, batches: int
     ) -> None: ...
 
-    async def mailable(self, announcement: Announcement, *, after: UUID | None, limit: int | None) -> Sequence[UUID]:
+    async def mailable(self, announcement: Announcement, *, after: UUID | None, upto: UUID | None) -> Sequence[UUID]:
         """The accounts of this batch whose mail has not bounced (those an email copy goes to)."""
         ...
 
@@ -70,7 +70,7 @@ class AnnouncementRepository(Protocol):
         announcement: Announcement,
         *,
         after: UUID | None,
-        limit: int | None,
+        upto: UUID | None,
         event_id: str,
         event_name: str,
     ) -> int:

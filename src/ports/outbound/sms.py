@@ -24,6 +24,9 @@ class PhoneProblem(StrEnum):
     """No pending verification for this number (expired, used up or never started)."""
     UNAVAILABLE = "unavailable"
     """Timeout, provider 5xx or network trouble: retry later."""
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    """The request may have reached the provider but no answer came back (a read timeout, a dropped
+    connection): the message may have been accepted. Never retried blindly: that could text twice."""
 
 
 class PhoneProviderError(PortError):

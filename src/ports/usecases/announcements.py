@@ -8,12 +8,14 @@ disabled accounts are not told.
 Publishing locks the announcement row, so two concurrent publishes run one after the other and the second finds
 it published (`Refused`, HTTP 409). It counts the audience and computes the batch boundaries in one statement
 (every `BATCH`-th account id), then enqueues ceil(N / BATCH) jobs `announcements.deliver_batch` with payload
-`{announcementId, batch, afterAccountId, limit}` and dedupe key `announcement:<id>:<batch>`; 100,000 members are
+`{announcementId, publishedAt, batch, afterAccountId, uptoAccountId}` and dedupe key
+`announcement:<id>:<publishedAt>:<batch>`; 100,000 members are
 100 enqueues. The jobs are enqueued *inside* the publishing transaction, before it commits: a commit that
 succeeds has its jobs queued already (nothing to lose in a crash between the two). A job that runs before the
 commit is visible finds a draft and fails, so the queue retries it after the commit; a job of a publish that
-rolled back fails its attempts and does nothing. The last batch has no limit (it takes whatever is left), so a
-member disabled meanwhile cannot push anyone out of the last batch.
+rolled back fails its attempts and does nothing. Each batch is the id range fixed at publish,
+`(afterAccountId, uptoAccountId]` (the last one open-ended), never "the next 1,000": an account activated or
+disabled meanwhile cannot push anyone out of a batch.
 
 A batch job writes one feed item per (event `announcement-<id>`, account), insert-or-skip: replaying a batch, or
 two batches overlapping after a member was disabled meanwhile, adds nothing.
@@ -57,7 +59,9 @@ def event_id(announcement_id: UUID) -> str:
 
 
 def deliver_key(payload: Payload) -> str:
-    return f"announcement:{payload['announcementId']}:{payload['batch']}"
+    """One job per batch of one publish (the publish instant tells a retried publish's jobs from a rolled-back
+    one's, whose stale payloads must not shadow the new ones)."""
+    return f"announcement:{payload['announcementId']}:{payload['publishedAt']}:{payload['batch']}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,9 +188,10 @@ async def publish(deps: Deps, staff: Principal, announcement_id: UUID) -> Publis
         for index, after in enumerate(starts):
             payload: dict[str, str | int | None] = {
                 "announcementId": str(announcement_id),
+                "publishedAt": now.isoformat(),
                 "batch": index,
                 "afterAccountId": after,
-                "limit": BATCH if index < batches - 1 else None,
+                "uptoAccountId": starts[index + 1] if index < batches - 1 else None,
                 "emailEventId": mail,
             }
             enqueued += await deps.tasks.enqueue(DELIVER_TASK, payload, key=deliver_key(payload))
@@ -206,7 +211,7 @@ async def deliver_batch(deps: Deps, payload: Payload) -> int:
     """Job: add the announcement to the feeds of one batch of members; returns the items added (0 on replay)."""
     announcement_id = UUID(str(payload["announcementId"]))
     after = payload.get("afterAccountId")
-    limit = payload.get("limit")
+    upto = payload.get("uptoAccountId")
     async with deps.uow() as uow:
         announcement = await uow.announcements.get(announcement_id)
         if announcement is None:
@@ -214,12 +219,12 @@ async def deliver_batch(deps: Deps, payload: Payload) -> int:
         if announcement.status is not AnnouncementStatus.PUBLISHED:
             raise AnnouncementNotPublishedYet(str(announcement_id))
         start = UUID(str(after)) if after else None
-        size = int(limit) if isinstance(limit, int) else None
+        end = UUID(str(upto)) if upto else None
         added = await uow.announcements.deliver_batch(
-            announcement, after=start, limit=size, event_id=event_id(announcement_id), event_name=EVENT_NAME
+            announcement, after=start, upto=end, event_id=event_id(announcement_id), event_name=EVENT_NAME
         )
         mail = payload.get("emailEventId")
-        mailable = await uow.announcements.mailable(announcement, after=start, limit=size) if mail else []
+        mailable = await uow.announcements.mailable(announcement, after=start, upto=end) if mail else []
         await uow.commit()
     for account_id in mailable:
         job: dict[str, Any] = {"eventId": str(mail), "accountId": str(account_id), "channel": Channel.EMAIL.value}

@@ -142,8 +142,8 @@ async def deliver_notification(deps: Deps, payload: Payload) -> str:
                         idempotency_key=key.text,
                     )
                 )
-            except EmailRejected:
-                status, detail, bounced = DeliveryStatus.FAILED, "rejected: the address bounced", True
+            except EmailRejected:  # final: a replayed job does not knock on a bounced address again
+                status, detail, bounced = DeliveryStatus.SKIPPED, "rejected: the address bounced", True
         elif channel is Channel.SMS:
             status, provider_id, detail = await _text(deps, profile, rendered)
     except Exception as exc:
@@ -178,8 +178,8 @@ async def deliver_notification(deps: Deps, payload: Payload) -> str:
             provider_message_id=provider_id,
             detail=detail,
         )
-        if bounced:
-            await _mark_bounced(uow, account_id, at=now)
+        if channel is Channel.EMAIL:
+            await _set_bounced(uow, account_id, bounced=bounced, at=now)
         await uow.commit()
     if bounced and message.event_name in MANDATORY_EVENTS:
         # §11: an always-on notice whose email bounced goes by SMS (to a verified phone; the job checks).
@@ -202,11 +202,14 @@ async def on_staff_event(deps: Deps, message: OutboxMessage) -> None:
             await deps.tasks.enqueue(DELIVER_TASK, payload, key=delivery_key(payload))
 
 
-async def _mark_bounced(uow: UnitOfWork, account_id: UUID, *, at: datetime) -> None:
-    """Mail to this address bounced: optional mail stops, mandatory notices add SMS (§11, `channels_for`)."""
-    profile = await uow.profiles.get(account_id, for_update=True) or Profile(account_id=account_id)
-    if not profile.email_bounced:
-        await uow.profiles.save(replace(profile, email_bounced=True), at=at)
+async def _set_bounced(uow: UnitOfWork, account_id: UUID, *, bounced: bool, at: datetime) -> None:
+    """Mail to this address bounced (optional mail stops, mandatory notices add SMS: §11, `channels_for`), or a
+    later email got through (so it works again: a full mailbox is not forever)."""
+    profile = await uow.profiles.get(account_id, for_update=bounced)
+    if profile is None and bounced:
+        profile = Profile(account_id=account_id)
+    if profile is not None and profile.email_bounced != bounced:
+        await uow.profiles.save(replace(profile, email_bounced=bounced), at=at)
 
 
 def sms_text(rendered: Rendered) -> str:
@@ -228,7 +231,10 @@ async def _text(deps: Deps, profile: Profile | None, rendered: Rendered) -> tupl
         accepted = await deps.sms.send(SmsMessage(to=profile.phone, body=sms_text(rendered), status_callback=callback))
     except PhoneProviderError as exc:
         if exc.problem is PhoneProblem.UNAVAILABLE or exc.problem is PhoneProblem.RATE_LIMITED:
-            raise
+            raise  # never reached the provider: the job retries
+        if exc.problem is PhoneProblem.OUTCOME_UNKNOWN:
+            # Maybe sent: a final state, so no retry or replay can text twice (the feed and email carry it).
+            return DeliveryStatus.SKIPPED, None, "unconfirmed: the provider did not answer; not resent"
         return DeliveryStatus.FAILED, None, f"refused: {exc.problem.value}"
     return DeliveryStatus.SENT, accepted.provider_id, f"accepted: {accepted.status}"
 

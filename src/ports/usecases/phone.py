@@ -7,7 +7,7 @@ pumping costs real money). Provider refusals are told in words; a provider outag
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.throttle import ThrottlePolicy
 from ports.outbound.errors import ComponentUnavailable
@@ -18,14 +18,19 @@ from ports.usecases.auth import Principal, auth_services, count_failure, throttl
 from ports.usecases.deps import Deps
 from ports.usecases.errors import InvalidCode, InvalidInput, Refused, Throttled
 
-PHONE_SEND, PHONE_SEND_BY_ADDRESS, PHONE_CHECK = "phone_send", "phone_send_address", "phone_check"
+PHONE_SEND, PHONE_SEND_BY_ACCOUNT, PHONE_SEND_BY_ADDRESS = "phone_send", "phone_send_account", "phone_send_address"
+PHONE_CHECK, PHONE_CHECK_BY_ADDRESS = "phone_check", "phone_check_address"
 PHONE_POLICIES: dict[str, ThrottlePolicy] = {
     PHONE_SEND: ThrottlePolicy(free_failures=3),
+    PHONE_SEND_BY_ACCOUNT: ThrottlePolicy(free_failures=5),
     PHONE_SEND_BY_ADDRESS: ThrottlePolicy(free_failures=20),
     PHONE_CHECK: ThrottlePolicy(free_failures=5),
+    PHONE_CHECK_BY_ADDRESS: ThrottlePolicy(free_failures=50),
 }
-"""Every send counts against the phone (3 free in the window, then back-off) and the address; wrong codes count
-against the account."""
+"""Every send counts against the phone (3 free in the window, then back-off), the account (so changing numbers
+does not reset it) and the address; wrong codes count against the account and the address."""
+PROVIDER_WAIT = timedelta(minutes=1)
+"""How long to wait when the provider throttles us without saying for how long."""
 
 PROBLEM_TEXT: dict[PhoneProblem, str] = {
     PhoneProblem.INVALID_NUMBER: "that number cannot receive text messages; check it or use a mobile number",
@@ -50,7 +55,7 @@ def _refusal(exc: PhoneProviderError) -> Exception:
     if exc.problem is PhoneProblem.UNAVAILABLE:
         return ComponentUnavailable("sms", "the SMS provider did not answer; try again shortly")
     if exc.problem is PhoneProblem.RATE_LIMITED:
-        return Throttled(exc.retry_after)
+        return Throttled(exc.retry_after or PROVIDER_WAIT)
     return Refused(PROBLEM_TEXT[exc.problem], [exc.problem.value])
 
 
@@ -75,7 +80,11 @@ async def start_phone_verification(deps: Deps, principal: Principal, *, client: 
     profile = await _unverified_phone(deps, principal)
     assert profile.phone is not None
     limiter = auth_services(deps).limiter
-    checks = ((PHONE_SEND, _phone_key(profile.phone)), (PHONE_SEND_BY_ADDRESS, client))
+    checks = (
+        (PHONE_SEND, _phone_key(profile.phone)),
+        (PHONE_SEND_BY_ACCOUNT, str(principal.account_id)),
+        (PHONE_SEND_BY_ADDRESS, client),
+    )
     await throttle_check(limiter, *checks)
     await count_failure(limiter, *checks)
     try:
@@ -85,7 +94,7 @@ async def start_phone_verification(deps: Deps, principal: Principal, *, client: 
     return PhoneState(phone=profile.phone, verified_at=None)
 
 
-async def confirm_phone(deps: Deps, principal: Principal, code: str) -> PhoneState:
+async def confirm_phone(deps: Deps, principal: Principal, code: str, *, client: str | None = None) -> PhoneState:
     """Check the code I was texted; the phone counts as verified only if it is still the one on my profile."""
     code = code.strip()
     if not (code.isascii() and code.isdigit() and 4 <= len(code) <= 10):
@@ -93,16 +102,16 @@ async def confirm_phone(deps: Deps, principal: Principal, code: str) -> PhoneSta
     profile = await _unverified_phone(deps, principal)
     assert profile.phone is not None
     limiter = auth_services(deps).limiter
-    check = (PHONE_CHECK, str(principal.account_id))
-    await throttle_check(limiter, check)
+    checks = ((PHONE_CHECK, str(principal.account_id)), (PHONE_CHECK_BY_ADDRESS, client))
+    await throttle_check(limiter, *checks)
     try:
         result = await phone_verifier(deps).check(profile.phone, code)
     except PhoneProviderError as exc:
         raise _refusal(exc) from None
     if not result.approved:
-        await count_failure(limiter, check)
+        await count_failure(limiter, *checks)
         raise InvalidCode()
-    await limiter.success(*check)
+    await limiter.success(PHONE_CHECK, str(principal.account_id))
     now = deps.clock.now()
     async with deps.uow() as uow:
         current = await uow.profiles.get(principal.account_id, for_update=True)

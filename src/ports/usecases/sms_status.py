@@ -5,6 +5,7 @@ a delivery: ``delivered``, or ``undelivered``/``failed`` (recorded with Twilio's
 is never resent automatically: the member may have read it, and the in-app feed and email carry the same notice.
 """
 
+import logging
 from datetime import timedelta
 from urllib.parse import parse_qs
 from uuid import UUID
@@ -14,6 +15,8 @@ from ports.outbound.notifications import DeliveryStatus
 from ports.outbound.tasks import Payload
 from ports.usecases.deps import Deps
 from ports.usecases.inbox import enqueue_message_job, message_job_key, process_message
+
+logger = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
 PROCESS_TASK = "sms.process_status"
@@ -53,7 +56,12 @@ async def process_status(deps: Deps, payload: Payload) -> str:
                 detail=f"carrier: {form['MessageStatus']}" + (f" (error {error})" if error else ""),
             )
             await uow.commit()
-        return f"{status.value}" if moved else "nothing to move"
+        if moved:
+            return status.value
+        if not await _known(deps, form["MessageSid"]):
+            # The callback beat the commit of the message's sid (or the sid is not ours): retry for a while.
+            raise LookupError("no delivery has this message sid yet")
+        return "nothing to move"
 
     return await process_message(deps, UUID(str(payload["messageId"])), apply)
 
@@ -65,6 +73,18 @@ async def recover_statuses(deps: Deps, payload: Payload) -> int:
         pending = await uow.inbox.pending(
             PROVIDER, received_before=deps.clock.now() - RECOVER_AFTER, limit=RECOVER_BATCH
         )
+    done = 0
     for message in pending:
-        await process_status(deps, {"messageId": str(message.id)})
-    return len(pending)
+        try:
+            await process_status(deps, {"messageId": str(message.id)})
+            done += 1
+        except Exception:  # counted on the message; the others are not held up by it
+            logger.warning("sms status %s not applied yet", message.id, exc_info=True)
+    return done
+
+
+async def _known(deps: Deps, provider_message_id: str) -> bool:
+    async with deps.uow() as uow:
+        return await uow.notification_deliveries.has_provider_message(
+            channel=Channel.SMS, provider_message_id=provider_message_id
+        )

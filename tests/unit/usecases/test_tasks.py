@@ -49,9 +49,10 @@ SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
     "payout.end_winners": {},
     "announcements.deliver_batch": {
         "announcementId": "0192f0c4-0000-7000-8000-000000000006",
+        "publishedAt": "2026-11-25T18:00:00+00:00",
         "batch": 1,
         "afterAccountId": "0192f0c4-0000-7000-8000-000000000007",
-        "limit": 1000,
+        "uptoAccountId": "0192f0c4-0000-7000-8000-000000000008",
     },
 }
 """One realistic payload per production task: a new task must add its own here."""
