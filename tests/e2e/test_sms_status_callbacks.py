@@ -84,11 +84,11 @@ async def test_a_signed_callback_is_stored_once_and_moves_the_delivery(
     assert first.json()["duplicate"] is False
     assert again.json()["duplicate"] is True
     async with container.deps.uow() as uow:
-        (stored,) = await uow.inbox.pending(
-            sms_status.PROVIDER, received_before=datetime.now(UTC).replace(year=2100), limit=10
-        )
-    assert stored.event_key == f"{sid}:undelivered"
-    assert await sms_status.process_status(container.deps, {"messageId": str(stored.id)}) == "undelivered"
+        stored = await uow.inbox.by_key(sms_status.PROVIDER, f"{sid}:undelivered")
+    assert stored is not None
+    # Apply it (a worker of this test run may get there first: either way it is applied exactly once).
+    outcome = await sms_status.process_status(container.deps, {"messageId": str(stored.id)})
+    assert outcome in {"undelivered", "nothing to move", "already processed"}
     async with container.deps.uow() as uow:
         delivery = await uow.notification_deliveries.get(event_id=event_id, account_id=account_id, channel=Channel.SMS)
     assert delivery is not None
@@ -114,7 +114,5 @@ async def test_a_callback_with_a_bad_signature_is_refused_and_stores_nothing(
     assert refused.status_code == 400, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     async with container.deps.uow() as uow:
-        stored = await uow.inbox.pending(
-            sms_status.PROVIDER, received_before=datetime.now(UTC).replace(year=2100), limit=100
-        )
-    assert all(not m.event_key.startswith(sid) for m in stored)
+        for status in ("delivered", "undelivered"):
+            assert await uow.inbox.by_key(sms_status.PROVIDER, f"{sid}:{status}") is None
