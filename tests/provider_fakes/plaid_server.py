@@ -55,13 +55,14 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import uvicorn
 import yaml  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives.asymmetric import ec
 from litestar import Litestar, Request, Response, post
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
+
+from tests.provider_fakes.serving import run_app
 
 Json = dict[str, Any]
 
@@ -551,34 +552,9 @@ async def run_fake_plaid(
     """Serve a fresh fake on 127.0.0.1 (ephemeral port) in the current event loop for the `with` block. With
     `strict`, any request or response that broke Plaid's OpenAPI document fails the block at its end."""
     fake = FakePlaid(client_id=client_id, secret=secret, template_id=template_id, clock=clock)
-    config = uvicorn.Config(
-        create_app(fake),
-        host="127.0.0.1",
-        port=0,
-        loop="none",  # serve in the caller's running loop
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the fake Plaid server stopped during start-up")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError("the fake Plaid server did not start")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with run_app(create_app(fake), name="Plaid", startup_timeout=startup_timeout) as base_url:
+        fake.base_url = base_url
         yield fake
-    finally:
-        server.should_exit = True
-        await task
     if strict and fake.violations:
         raise AssertionError(
             "the fake Plaid saw traffic that breaks Plaid's OpenAPI document:\n" + "\n".join(fake.violations)

@@ -81,7 +81,6 @@ Stripe's automatic retries/dunning (the test decides each attempt), test clocks,
 webhook delivery the test does not trigger itself.
 """
 
-import asyncio
 import base64
 import calendar
 import contextlib
@@ -102,10 +101,10 @@ from urllib.parse import parse_qsl
 
 import httpx
 import stripe
-import uvicorn
 from litestar import Litestar, Request, Response, route
 from litestar.enums import HttpMethod
 
+from tests.provider_fakes.serving import run_app
 from tests.provider_fakes.stripe_fixtures import template
 
 API_KEY = "sk_test_fake_tenure_0123456789"
@@ -1932,31 +1931,6 @@ async def run_fake_stripe(
 ) -> AsyncIterator[FakeStripe]:
     """Serve a fresh fake on 127.0.0.1 (ephemeral port) in the current event loop for the `with` block."""
     fake = FakeStripe(api_key=api_key, webhook_secret=webhook_secret, clock=clock)
-    config = uvicorn.Config(
-        create_app(fake),
-        host="127.0.0.1",
-        port=0,
-        loop="none",  # serve in the caller's running loop
-        lifespan="off",
-        log_config=None,  # leave the test process's logging configuration alone
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if task.done():
-            task.result()  # raises the start-up error
-            raise RuntimeError("the fake Stripe server stopped during start-up")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError("the fake Stripe server did not start")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with run_app(create_app(fake), name="Stripe", startup_timeout=startup_timeout) as base_url:
+        fake.base_url = base_url
         yield fake
-    finally:
-        server.should_exit = True
-        await task

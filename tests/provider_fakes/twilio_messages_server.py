@@ -33,7 +33,6 @@ import hmac
 import json
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,10 +41,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
-import uvicorn
 from litestar import Litestar, Request, Response, post
 
 from adapters.twilio.signatures import twilio_signature
+from tests.provider_fakes.serving import run_app
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "fake_twilio_auth_token_0123456789"
@@ -308,31 +307,6 @@ async def run_fake_twilio_messages(
 ) -> AsyncIterator[FakeTwilioMessages]:
     """Serve a fresh fake on 127.0.0.1 (ephemeral port) in the current event loop for the `with` block."""
     fake = FakeTwilioMessages(account_sid=account_sid, auth_token=auth_token)
-    config = uvicorn.Config(
-        create_app(fake),
-        host="127.0.0.1",
-        port=0,
-        loop="none",  # serve in the caller's running loop
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the fake Twilio server stopped during start-up")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError("the fake Twilio server did not start")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with run_app(create_app(fake), name="Twilio", startup_timeout=startup_timeout) as base_url:
+        fake.base_url = base_url
         yield fake
-    finally:
-        server.should_exit = True
-        await task
