@@ -20,11 +20,11 @@ message body, the full number or the auth token.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from adapters.twilio.responses import error_code, masked, retry_after
 from ports.outbound.sms import PhoneProblem, PhoneProviderError, SmsAccepted, SmsMessage
 
 log = logging.getLogger(__name__)
@@ -35,27 +35,6 @@ INVALID_NUMBER_CODES = frozenset({21211, 21408, 21612, 21614})
 OPTED_OUT_CODE = 21610
 FRAUD_CODES = frozenset({30450})
 RATE_LIMIT_CODE = 20429
-
-
-def masked(phone: str) -> str:
-    """A number as it may appear in a log line: only its last two digits."""
-    return f"…{phone[-2:]}" if len(phone) > 4 else "…"
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    return None
-
-
-def _error_code(response: httpx.Response) -> int | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    code = data.get("code") if isinstance(data, dict) else None
-    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 class TwilioSmsSender:
@@ -142,12 +121,12 @@ def _accepted(response: httpx.Response, to: str) -> SmsAccepted:
 
 
 def _refusal(response: httpx.Response, to: str) -> PhoneProviderError:
-    status, code = response.status_code, _error_code(response)
+    status, code = response.status_code, error_code(response)
     where = f"twilio: status {status} code {code}"
     if code == RATE_LIMIT_CODE or status == 429:
         log.info("twilio send to %s rate limited: status %s code %s", to, status, code)
         return PhoneProviderError(
-            PhoneProblem.RATE_LIMITED, f"{where}: too many messages", retry_after=_retry_after(response)
+            PhoneProblem.RATE_LIMITED, f"{where}: too many messages", retry_after=retry_after(response)
         )
     if status >= 500 or code is None:
         log.warning("twilio send to %s unavailable: status %s code %s", to, status, code)

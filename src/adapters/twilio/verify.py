@@ -14,12 +14,13 @@ Twilio's error message (it quotes the number).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from adapters.twilio.responses import error_code, masked
+from adapters.twilio.responses import retry_after as retry_after_of
 from ports.outbound.sms import PhoneProblem, PhoneProviderError, VerificationChecked, VerificationStarted
 
 log = logging.getLogger(__name__)
@@ -36,37 +37,6 @@ RATE_LIMITED_CODES = frozenset({60203, 60202, 20429})
 FRAUD_BLOCKED_CODES = frozenset({60410, 60605})
 """Number/prefix blocked for fraud (SMS pumping), geo permissions block the destination."""
 NOT_FOUND_CODES = frozenset({20404})
-
-
-def masked(phone: str) -> str:
-    """The phone as it may appear in logs: its last two digits only."""
-    digits = [c for c in phone if c.isdigit()]
-    return "…" + "".join(digits[-2:])
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when - datetime.now(UTC), timedelta(0))
-
-
-def _twilio_code(response: httpx.Response) -> int | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    code = data.get("code") if isinstance(data, dict) else None
-    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 class TwilioPhoneVerifier:
@@ -136,7 +106,7 @@ class TwilioPhoneVerifier:
     @staticmethod
     def _refusal(what: str, response: httpx.Response, phone: str) -> PhoneProviderError:
         status = response.status_code
-        code = _twilio_code(response)
+        code = error_code(response)
         detail = f"{what}: status {status} twilio {code}"
         problem: PhoneProblem
         retry_after: timedelta | None = None
@@ -144,7 +114,7 @@ class TwilioPhoneVerifier:
             problem = PhoneProblem.UNAVAILABLE
         elif status == 429 or code in RATE_LIMITED_CODES:
             problem = PhoneProblem.RATE_LIMITED
-            retry_after = _retry_after(response)
+            retry_after = retry_after_of(response)
             if retry_after is None and code in (60202, 60203):
                 retry_after = CODE_LIFETIME
         elif code in INVALID_NUMBER_CODES:
