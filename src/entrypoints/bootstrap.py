@@ -18,6 +18,7 @@ from uuid_utils.compat import uuid7
 from adapters.email.sandbox import SandboxEmailSender
 from adapters.email.smtp import SmtpEmailSender
 from adapters.inprocess.runner import InProcessTaskRunner
+from adapters.oidc.provider import GOOGLE_ISSUER, GOOGLE_ISSUER_ALIASES, HttpOpenIdProvider
 from adapters.plaid.events import PlaidEventDecoder
 from adapters.plaid.verifier import PlaidIdentityVerifier
 from adapters.plaid.webhooks import PlaidWebhookKeySource, PlaidWebhookVerifier, UnknownKey, WebhookKeySource
@@ -32,6 +33,7 @@ from adapters.saq.queue import SaqTaskQueue, connect_queue, connect_redis
 from adapters.saq.worker import build_worker
 from adapters.security.crypto import AesGcmSecretBox, SystemRandom, derive_key
 from adapters.security.passwords import Argon2Parameters, Argon2PasswordHasher, ZxcvbnCommonPasswords
+from adapters.security.webauthn import PyWebAuthnRelyingParty
 from adapters.sql.engine import create_engine, session_factory
 from adapters.sql.health import DatabaseProbe, MigrationsProbe
 from adapters.sql.migrations import head_revision
@@ -49,6 +51,7 @@ from entrypoints.settings import Settings
 from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
 from ports.outbound.kyc import IdentityVerifier
+from ports.outbound.oidc import OpenIdProvider
 from ports.outbound.payments import PaymentGateway
 from ports.outbound.payout_rail import PayoutRail
 from ports.outbound.rate_limit import RateLimiter
@@ -109,6 +112,9 @@ class Container:
             steps.append(("queue", self.saq.queue.disconnect))
         if self.redis is not None:
             steps.append(("rate limiter", self.redis.aclose))
+        for provider in self.deps.auth.openid_providers.values() if self.deps.auth else ():
+            if isinstance(provider, HttpOpenIdProvider):
+                steps.append((f"{provider.name} sign-in", provider.aclose))
         if isinstance(self.deps.payments, StripePaymentGateway):
             steps.append(("payment provider", self.deps.payments.close))
         steps.append(("database", self.engine.dispose))
@@ -289,7 +295,26 @@ def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthSer
             staff_idle=timedelta(minutes=settings.staff_session_idle_minutes),
             staff_absolute=timedelta(hours=settings.staff_session_absolute_hours),
         ),
+        relying_party=PyWebAuthnRelyingParty(
+            rp_id=settings.passkey_rp_id, rp_name=settings.webauthn_rp_name, origins=settings.passkey_origins
+        ),
+        openid_providers=build_openid_providers(settings),
     )
+
+
+def build_openid_providers(settings: Settings) -> dict[str, OpenIdProvider]:
+    """Google when its client credentials are set; nothing otherwise (the routes then answer 404)."""
+    if not (settings.google_client_id and settings.google_client_secret):
+        return {}
+    return {
+        "google": HttpOpenIdProvider(
+            name="google",
+            issuer=settings.google_issuer,
+            client_id=settings.google_client_id,
+            client_secret=settings.google_client_secret,
+            issuer_aliases=GOOGLE_ISSUER_ALIASES if settings.google_issuer == GOOGLE_ISSUER else frozenset(),
+        )
+    }
 
 
 def build_phone(settings: Settings, clock: Clock) -> PhoneVerifier:

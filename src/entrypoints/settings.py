@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -86,6 +87,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Only for tests against a local fake Twilio (Messages)."""
     twilio_verify_api_base: str = "https://verify.twilio.com"
     """Only for tests against a local fake Twilio Verify."""
+    webauthn_rp_id: str | None = None
+    """Passkeys' relying-party id: a registrable domain of the site (default: the host of the public URL)."""
+    webauthn_origins: str = ""
+    """Comma-separated origins passkey ceremonies may come from (default: the public URL's origin)."""
+    webauthn_rp_name: str = "Tenure"
+    google_client_id: str | None = None
+    """Google sign-in is offered only when this and the secret are set."""
+    google_client_secret: str | None = None
+    google_issuer: str = "https://accounts.google.com"
+    """Only for tests (a local fake provider); production talks to Google."""
     cors_allow_origins: str = ""
     forwarded_allow_ips: str = "127.0.0.1"
     session_idle_minutes: int = 30
@@ -107,6 +118,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def passkey_rp_id(self) -> str:
+        return self.webauthn_rp_id or (urlsplit(self.public_url).hostname or "localhost")
+
+    @property
+    def passkey_origins(self) -> list[str]:
+        listed = [o.strip().rstrip("/") for o in self.webauthn_origins.split(",") if o.strip()]
+        if listed:
+            return listed
+        parts = urlsplit(self.public_url)
+        return [f"{parts.scheme}://{parts.netloc}"]
 
     @property
     def cors_origins(self) -> list[str]:
@@ -145,6 +168,7 @@ SECRET_FIELDS = frozenset(
         "redis_url",
         "smtp_password",
         "twilio_previous_auth_token",
+        "google_client_secret",
         *LIVE_PROVIDER_FIELDS,
     }
 )
@@ -184,6 +208,7 @@ def _cross_checks(s: Settings) -> list[str]:
         problems.append(f"{env_name('redis_url')}: required when {env_name('queue_backend')}=saq")
     if not s.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
         problems.append(f"{env_name('database_url')}: must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+    problems.extend(_sign_in_checks(s))
     if s.is_production:
         if not s.database_url.startswith("postgresql+asyncpg://"):
             problems.append(f"{env_name('database_url')}: production requires PostgreSQL (postgresql+asyncpg://)")
@@ -211,6 +236,25 @@ def _cross_checks(s: Settings) -> list[str]:
             for f in LIVE_PROVIDER_FIELDS
             if not getattr(s, f)
         )
+    return problems
+
+
+def _sign_in_checks(s: Settings) -> list[str]:
+    """Passkeys only work when every origin is the RP id or a subdomain of it (WebAuthn §5.1.3); Google sign-in
+    needs both halves of its client credentials."""
+    problems: list[str] = []
+    rp_id = s.passkey_rp_id
+    for origin in s.passkey_origins:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        if parts.scheme not in {"https", "http"} or not (host == rp_id or host.endswith("." + rp_id)):
+            problems.append(f"{env_name('webauthn_origins')}: {origin!r} is not on the RP id {rp_id!r}")
+        elif s.is_production and parts.scheme != "https":
+            problems.append(f"{env_name('webauthn_origins')}: production origins must be https ({origin!r})")
+    if bool(s.google_client_id) != bool(s.google_client_secret):
+        problems.append(f"{env_name('google_client_id')}/{env_name('google_client_secret')}: set both or neither")
+    if s.is_production and s.google_issuer != "https://accounts.google.com":
+        problems.append(f"{env_name('google_issuer')}: only for tests; production talks to Google")
     return problems
 
 

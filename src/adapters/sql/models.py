@@ -124,6 +124,60 @@ class BackupCode(UUIDv7Base):
     __table_args__ = (UniqueConstraint("account_id", "digest", name="uq_backup_codes_account_digest"),)
 
 
+class PasskeyCredential(UUIDv7Base):
+    """A WebAuthn credential: its id (unique across every account), COSE public key and signature counter."""
+
+    __tablename__ = "passkeys"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(64))
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backed_up: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (CheckConstraint("sign_count >= 0", name="sign_count_not_negative"),)
+
+
+class LinkedIdentity(UUIDv7Base):
+    """An OpenID provider's account linked to ours, keyed by (issuer, subject); one per provider per account."""
+
+    __tablename__ = "linked_identities"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_linked_identities_issuer_subject"),
+        UniqueConstraint("account_id", "provider", name="uq_linked_identities_account_provider"),
+    )
+
+
+class AuthChallenge(UUIDv7Base):
+    """A ceremony challenge (passkey or OpenID sign-in): redeemed at most once, before `expires_at`."""
+
+    __tablename__ = "auth_challenges"
+
+    kind: Mapped[str] = mapped_column(String(32))
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    account_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    session_id: Mapped[UUID | None] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"))
+    binding_digest: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (CheckConstraint("expires_at > issued_at", name="expires_after_issue"),)
+
+
 class SecurityEvent(UUIDv7Base):
     """Sign-in successes and failures, code failures, lockouts: separate from the chained audit log."""
 

@@ -29,6 +29,7 @@ from adapters.sql.kyc import SqlKycRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
 from adapters.sql.outbox import SqlOutboxRepository
+from adapters.sql.passkeys import SqlChallengeRepository, SqlIdentityRepository, SqlPasskeyRepository
 from adapters.sql.payouts import SqlPayoutRepository
 from adapters.sql.profiles import SqlProfileRepository, SqlSecurityEventReader
 from adapters.sql.queue import SqlQueueRepository
@@ -77,6 +78,9 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self._session)
         self.codes = SqlCodeRepository(self._session)
         self.backup_codes = SqlBackupCodeRepository(self._session)
+        self.passkeys = SqlPasskeyRepository(self._session)
+        self.identities = SqlIdentityRepository(self._session)
+        self.challenges = SqlChallengeRepository(self._session)
         self.security_log = SqlSecurityLog(self._session, email_hash_key=self._email_hash_key)
         self.audit = SqlAuditLogRepository(self._session)
         self.ledger = SqlLedgerRepository(self._session)

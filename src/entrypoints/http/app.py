@@ -23,6 +23,8 @@ from entrypoints.http.dashboard import DashboardController, EligibilityControlle
 from entrypoints.http.health import HealthController
 from entrypoints.http.kyc import KycController, KycReviewController
 from entrypoints.http.notifications import NotificationController
+from entrypoints.http.openid import OpenIdController
+from entrypoints.http.passkeys import PasskeyController
 from entrypoints.http.payouts import MyPayoutController, PayoutAdminController
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.profiles import ProfileController
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             *sandbox_routes,
             HealthController,
             AuthController,
+            PasskeyController,
+            OpenIdController,
             AdminController,
             ProfileController,
             SettingsController,

@@ -21,6 +21,7 @@ from entrypoints.http.schemas import Problem
 from entrypoints.http.sessions import clear_session_cookie, session_cookie, session_token
 from ports.usecases import auth, credentials, phone
 from ports.usecases.auth import Client, NewSession, Principal
+from ports.usecases.authenticators import PasskeyAnswer
 from ports.usecases.deps import Deps
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -42,10 +43,17 @@ class VerifyEmail(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw
     code: Code
 
 
+class PasskeyAssertion(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    challenge_id: UUID
+    credential: dict[str, Any]
+
+
 class SignIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
     email: Email
     password: Password
     second_factor: Code | None = None
+    passkey: PasskeyAssertion | None = None
+    """A passkey as the second factor (challenge from `POST /api/auth/passkeys/sign-in/options`)."""
 
 
 class StepUp(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
@@ -154,7 +162,7 @@ def info(principal: Principal) -> SessionInfo:
     )
 
 
-def _cookie_for(deps: Deps, session: NewSession) -> Cookie:
+def cookie_for(deps: Deps, session: NewSession) -> Cookie:
     assert deps.auth is not None
     max_age = int(deps.auth.session_policy.absolute(session.principal.role).total_seconds())
     return session_cookie(session.token, max_age_s=max_age)
@@ -204,10 +212,13 @@ class AuthController(Controller):
             email=data.email,
             password=data.password,
             second_factor=data.second_factor,
+            passkey=PasskeyAnswer(challenge_id=data.passkey.challenge_id, credential=data.passkey.credential)
+            if data.passkey
+            else None,
             client=client_of(request),
             replaces_token=session_token(request),
         )
-        return Response(info(new.principal), cookies=[_cookie_for(deps, new)])
+        return Response(info(new.principal), cookies=[cookie_for(deps, new)])
 
     @post("/step-up", operation_id="stepUp", status_code=200, responses=PROBLEMS)
     async def step_up(
@@ -222,7 +233,7 @@ class AuthController(Controller):
         session = await credentials.step_up(
             deps, principal, password=data.password, second_factor=data.second_factor, client=client_of(request)
         )
-        return Response(info(session.principal), cookies=[_cookie_for(deps, session)])
+        return Response(info(session.principal), cookies=[cookie_for(deps, session)])
 
     @post(
         "/phone/start",
@@ -274,7 +285,7 @@ class AuthController(Controller):
     ) -> Response[BackupCodes]:
         """Enable TOTP. The 10 backup codes are shown once; the session is rotated and others end."""
         enabled = await credentials.confirm_totp(deps, principal, code=data.code, client=client_of(request))
-        return Response(BackupCodes(backup_codes=enabled.backup_codes), cookies=[_cookie_for(deps, enabled.session)])
+        return Response(BackupCodes(backup_codes=enabled.backup_codes), cookies=[cookie_for(deps, enabled.session)])
 
     @post("/totp/disable", operation_id="disableTotp", status_code=HTTP_204_NO_CONTENT, responses=PROBLEMS)
     async def disable_totp(
@@ -305,7 +316,7 @@ class AuthController(Controller):
             second_factor=data.second_factor,
             client=client_of(request),
         )
-        return Response(info(session.principal), cookies=[_cookie_for(deps, session)])
+        return Response(info(session.principal), cookies=[cookie_for(deps, session)])
 
     @post(
         "/password/reset/request",

@@ -33,6 +33,7 @@ from ports.outbound.kyc import KycProviderError
 from ports.outbound.payments import PaymentProviderError
 from ports.outbound.webhooks import InvalidSignature
 from ports.usecases.errors import (
+    CeremonyExpired,
     EmailNotVerified,
     Forbidden,
     InvalidCode,
@@ -40,6 +41,7 @@ from ports.usecases.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    NotOffered,
     Refused,
     SecondFactorRequired,
     StepUpRequired,
@@ -94,6 +96,8 @@ USE_CASE_STATUS: Mapping[type[UseCaseError], int] = {
     NotFound: 404,
     Throttled: 429,
     Refused: 409,
+    CeremonyExpired: 400,
+    NotOffered: 404,
 }
 
 INTERNAL = ProblemKind(500, "internal_error", "Internal server error")

@@ -18,11 +18,14 @@ from ports.outbound.accounts import (
 from ports.outbound.announcements import AnnouncementRepository
 from ports.outbound.audit import AuditLogRepository
 from ports.outbound.billing import BillingRepository
+from ports.outbound.challenges import ChallengeRepository
 from ports.outbound.inbox import InboxRepository
 from ports.outbound.kyc_records import KycRepository
 from ports.outbound.ledger import LedgerRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
+from ports.outbound.oidc import IdentityRepository
 from ports.outbound.outbox import OutboxRepository
+from ports.outbound.passkeys import PasskeyRepository
 from ports.outbound.payouts import PayoutRepository
 from ports.outbound.profiles import ProfileRepository, SecurityEventReader
 from ports.outbound.queue import QueueRepository
@@ -46,6 +49,15 @@ class UnitOfWork(Protocol):
 
     @property
     def backup_codes(self) -> BackupCodeRepository: ...
+
+    @property
+    def passkeys(self) -> PasskeyRepository: ...
+
+    @property
+    def identities(self) -> IdentityRepository: ...
+
+    @property
+    def challenges(self) -> ChallengeRepository: ...
 
     @property
     def security_log(self) -> SecurityLog: ...

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from domain.challenges import ChallengeKind
 from domain.one_time_codes import (
     CodePurpose,
     IssuedCode,
@@ -33,8 +34,10 @@ from ports.outbound.accounts import Account, AuthSession
 from ports.outbound.errors import ConflictError
 from ports.outbound.rate_limit import RateLimiter
 from ports.outbound.unit_of_work import UnitOfWork
+from ports.usecases.authenticators import PasskeyAnswer, verified_passkey
 from ports.usecases.deps import AuthServices, Deps
 from ports.usecases.errors import (
+    CeremonyExpired,
     EmailNotVerified,
     Forbidden,
     InvalidCode,
@@ -50,6 +53,7 @@ CODE_ISSUED_EVENT = "account.code_issued"
 SIGN_IN, SIGN_IN_BY_ADDRESS = "sign_in", "sign_in_address"
 CODE_CHECK, CODE_CHECK_BY_ADDRESS = "code_check", "code_check_address"
 RESET_REQUEST_BY_ADDRESS = "reset_request_address"
+CEREMONY_START_BY_ADDRESS = "ceremony_start_address"
 
 THROTTLE_POLICIES: dict[str, ThrottlePolicy] = {
     SIGN_IN: ThrottlePolicy(),
@@ -59,6 +63,8 @@ THROTTLE_POLICIES: dict[str, ThrottlePolicy] = {
     CODE_CHECK_BY_ADDRESS: ThrottlePolicy(free_failures=100),
     # Every reset request counts: it sends an email, so one address may not use us to flood inboxes.
     RESET_REQUEST_BY_ADDRESS: ThrottlePolicy(free_failures=20),
+    # Every passkey or provider sign-in start stores a challenge row: generous for people, a wall for floods.
+    CEREMONY_START_BY_ADDRESS: ThrottlePolicy(free_failures=60),
 }
 """Back-off per scope. Codes also die after their own 3 attempts; this limit stops guessing across resends."""
 
@@ -252,15 +258,45 @@ async def second_factor_ok(deps: Deps, uow: UnitOfWork, account: Account, submit
     return digest is not None and await uow.backup_codes.mark_used(locked.id, digest, at=deps.clock.now())
 
 
+async def _second_factor(
+    deps: Deps, uow: UnitOfWork, account: Account, code: str | None, passkey: PasskeyAnswer | None
+) -> tuple[bool, Exception | None]:
+    """Whether sign-in proved a second factor, or why it failed. A passkey may be offered by any account that has
+    one; a code is needed only when TOTP is on."""
+    if passkey is not None:
+        try:
+            await verified_passkey(
+                deps,
+                uow,
+                passkey,
+                ChallengeKind.PASSKEY_ASSERTION,
+                require_user_verification=False,  # the password is the other factor
+                account_id=account.id,
+            )
+        except (InvalidCredentials, CeremonyExpired) as exc:
+            return False, exc
+        return True, None
+    if account.totp_enabled_at is None:
+        return False, None
+    if not code:
+        return False, SecondFactorRequired()
+    if not await second_factor_ok(deps, uow, account, code):
+        return False, InvalidCredentials()
+    return True, None
+
+
 async def sign_in(
     deps: Deps,
     *,
     email: str,
     password: str,
     second_factor: str | None = None,
+    passkey: PasskeyAnswer | None = None,
     client: Client | None = None,
     replaces_token: str | None = None,
 ) -> NewSession:
+    """Password sign-in. The second factor, required when TOTP is on, is a TOTP or backup code or a passkey's
+    answer (any of the account's passkeys, user verification not needed: the password is the other factor)."""
     auth = auth_services(deps)
     client = client or Client()
     email = normalise_email(email)
@@ -277,13 +313,8 @@ async def sign_in(
             failure = InvalidCredentials()
         elif account.email_verified_at is None:
             failure = EmailNotVerified()
-        elif account.totp_enabled_at is not None:
-            if not second_factor:
-                failure = SecondFactorRequired()
-            elif not await second_factor_ok(deps, uow, account, second_factor):
-                failure = InvalidCredentials()
-            else:
-                with_second_factor = True
+        else:
+            with_second_factor, failure = await _second_factor(deps, uow, account, second_factor, passkey)
         if failure is None and account is not None:
             # Lock and re-read: a second factor enabled while we hashed must be honoured, and later writes
             # must not overwrite what the second-factor check just stored.

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 
 from domain.one_time_codes import CodePurpose
 from domain.passwords import check_password, normalise_password
-from domain.sessions import is_staff, step_up_fresh
+from domain.sessions import step_up_fresh
+from domain.sign_in_methods import Method
 from domain.totp import (
     BACKUP_CODE_COUNT,
     backup_code_digest,
@@ -39,9 +40,9 @@ from ports.usecases.auth import (
     throttle_check,
     verify_password_of,
 )
+from ports.usecases.authenticators import ensure_removable
 from ports.usecases.deps import Deps
 from ports.usecases.errors import (
-    Forbidden,
     InvalidCode,
     InvalidCredentials,
     InvalidInput,
@@ -71,7 +72,8 @@ def require_recent_authentication(deps: Deps, principal: Principal) -> None:
         raise StepUpRequired()
 
 
-async def _account(uow: UnitOfWork, principal: Principal) -> Account:
+async def account_of(uow: UnitOfWork, principal: Principal) -> Account:
+    """The caller's account, locked for the change at hand."""
     account = await uow.accounts.get(principal.account_id, for_update=True)
     if account is None:  # the session outlived its account: treat as signed out
         raise InvalidCredentials()
@@ -124,7 +126,7 @@ async def step_up(
     auth = auth_services(deps)
     await throttle_check(auth.limiter, (SIGN_IN, principal.email))
     async with deps.uow() as uow:
-        account = await _account(uow, principal)
+        account = await account_of(uow, principal)
         ok = await verify_password_of(deps, account, password)
         with_second_factor = False
         if ok and account.totp_enabled_at is not None:
@@ -152,7 +154,7 @@ async def start_totp_enrolment(deps: Deps, principal: Principal) -> TotpEnrolmen
     require_recent_authentication(deps, principal)
     auth = auth_services(deps)
     async with deps.uow() as uow:
-        account = await _account(uow, principal)
+        account = await account_of(uow, principal)
         if account.totp_enabled_at is not None:
             raise InvalidInput("two-factor authentication is already enabled")
         secret = secret_from_random(auth.random.bytes(TOTP_SECRET_BYTES))
@@ -172,7 +174,7 @@ async def confirm_totp(
     require_recent_authentication(deps, principal)
     auth = auth_services(deps)
     async with deps.uow() as uow:
-        account = await _account(uow, principal)
+        account = await account_of(uow, principal)
         if account.totp_enabled_at is not None or account.totp_secret_sealed is None:
             raise InvalidInput("start an enrolment first")
         secret = auth.box.open(account.totp_secret_sealed, context=f"totp:{account.id}")
@@ -191,16 +193,15 @@ async def confirm_totp(
 
 
 async def disable_totp(deps: Deps, principal: Principal, *, code: str) -> None:
-    """Members may switch the second factor off with a current code; staff must keep it."""
+    """Switch TOTP off with a current code. Staff must keep a second factor: they may only if they have a passkey."""
     require_recent_authentication(deps, principal)
-    if is_staff(principal.role):
-        raise Forbidden("staff accounts must keep a second factor")
     async with deps.uow() as uow:
-        account = await _account(uow, principal)
+        account = await account_of(uow, principal)
         if account.totp_enabled_at is None:
             raise InvalidInput("two-factor authentication is not enabled")
+        await ensure_removable(uow, account, Method.TOTP)
         await _require_second_factor(deps, uow, account, code)
-        account = await _account(uow, principal)  # re-read: the check stored the used time step
+        account = await account_of(uow, principal)  # re-read: the check stored the used time step
         await uow.accounts.save(replace(account, totp_secret_sealed=None, totp_enabled_at=None, totp_last_step=None))
         await uow.backup_codes.replace_all(account.id, [], at=deps.clock.now())
         await uow.security_log.record("second_factor_disabled", at=deps.clock.now(), account_id=account.id)
@@ -212,11 +213,11 @@ async def regenerate_backup_codes(deps: Deps, principal: Principal, *, code: str
     alone can never mint a lasting way around the second factor."""
     require_recent_authentication(deps, principal)
     async with deps.uow() as uow:
-        account = await _account(uow, principal)
+        account = await account_of(uow, principal)
         if account.totp_enabled_at is None:
             raise InvalidInput("enable two-factor authentication first")
         await _require_second_factor(deps, uow, account, code)
-        account = await _account(uow, principal)
+        account = await account_of(uow, principal)
         codes = await _new_backup_codes(deps, uow, account)
         await uow.security_log.record("backup_codes_regenerated", at=deps.clock.now(), account_id=account.id)
         await uow.commit()
@@ -248,14 +249,14 @@ async def change_password(
     _check_new_password(deps, new, principal.email)
     new_hash = await asyncio.to_thread(auth.hasher.hash, normalise_password(new))
     async with deps.uow() as uow:
-        account = await _account(uow, principal)
+        account = await account_of(uow, principal)
         if not await verify_password_of(deps, account, current):
             await uow.security_log.record("password_change_failed", at=deps.clock.now(), account_id=account.id)
             await uow.commit()
             await count_failure(auth.limiter, (SIGN_IN, principal.email))
             raise InvalidCredentials()
         await _require_second_factor(deps, uow, account, second_factor)
-        account = replace(await _account(uow, principal), password_hash=new_hash)
+        account = replace(await account_of(uow, principal), password_hash=new_hash)
         await uow.accounts.save(account)
         session = await _rotate(
             deps, uow, account, client or Client(), second_factor=account.totp_enabled_at is not None

@@ -13,7 +13,9 @@ from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
 from ports.outbound.health import HealthProbe
 from ports.outbound.kyc import IdentityVerifier, KycEventDecoder
+from ports.outbound.oidc import OpenIdProvider
 from ports.outbound.outbox import OutboxMessage
+from ports.outbound.passkeys import WebAuthnRelyingParty
 from ports.outbound.payments import PaymentEventDecoder, PaymentGateway
 from ports.outbound.payout_rail import PayoutRail
 from ports.outbound.rate_limit import RateLimiter
@@ -40,6 +42,10 @@ class AuthServices:
     password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
     code_policy: CodePolicy = field(default_factory=CodePolicy)
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
+    relying_party: WebAuthnRelyingParty | None = None
+    """Passkeys, for the RP id and origins in settings; None where passkeys are not offered."""
+    openid_providers: Mapping[str, OpenIdProvider] = field(default_factory=dict)
+    """Sign-in providers by name ("google"), only those configured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -89,3 +89,15 @@ class Refused(UseCaseError):
     def __init__(self, detail: str, problems: Sequence[str] = ()) -> None:
         super().__init__(detail)
         self.problems = tuple(problems)
+
+
+class CeremonyExpired(UseCaseError):
+    """This sign-in step has expired or was already used: start again."""
+
+    code = "ceremony_expired"
+
+
+class NotOffered(UseCaseError):
+    """This sign-in method is not enabled on this server."""
+
+    code = "not_offered"
