@@ -10,6 +10,7 @@ code, verifier, token) reaches a log line or an error message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -67,6 +68,7 @@ class HttpOpenIdProvider:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._keys_expire_at = 0.0
         self._keys_fetched_at = -REFETCH_MIN_INTERVAL_S
+        self._refresh_lock = asyncio.Lock()
 
     def __repr__(self) -> str:  # never show the client secret
         return f"HttpOpenIdProvider({self._name!r})"
@@ -91,21 +93,27 @@ class HttpOpenIdProvider:
         if self._owns_client:
             await self._client.aclose()
 
-    async def _get_json(self, url: str, what: str) -> httpx.Response:
+    async def _get_json(self, url: str, what: str) -> tuple[dict[str, Any], httpx.Response]:
+        """A JSON object from `url`; anything else (unreachable, not 200, not a JSON object) is unavailable."""
         try:
             response = await self._client.get(url)
         except httpx.HTTPError as exc:
             raise ComponentUnavailable(self._name, f"{what}: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise ComponentUnavailable(self._name, f"{what}: HTTP {response.status_code}")
-        return response
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise ComponentUnavailable(self._name, f"{what}: not a JSON object")
+        return document, response
 
     async def _configuration(self) -> Mapping[str, Any]:
         if self._discovery is None:
-            response = await self._get_json(f"{self._issuer}/.well-known/openid-configuration", "discovery")
-            document = response.json()
+            document, _ = await self._get_json(f"{self._issuer}/.well-known/openid-configuration", "discovery")
             needed = ("authorization_endpoint", "token_endpoint", "jwks_uri")
-            if not isinstance(document, dict) or not all(isinstance(document.get(k), str) for k in needed):
+            if not all(isinstance(document.get(k), str) for k in needed):
                 raise ComponentUnavailable(self._name, "discovery: incomplete document")
             if document.get("issuer") not in self._issuers:
                 raise ComponentUnavailable(self._name, "discovery: the document names another issuer")
@@ -129,10 +137,10 @@ class HttpOpenIdProvider:
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
     async def _refresh_keys(self) -> None:
-        response = await self._get_json(str((await self._configuration())["jwks_uri"]), "keys")
+        document, response = await self._get_json(str((await self._configuration())["jwks_uri"]), "keys")
         try:
-            key_set = jwt.PyJWKSet.from_dict(response.json())
-        except (jwt.PyJWKSetError, ValueError) as exc:
+            key_set = jwt.PyJWKSet.from_dict(document)
+        except (jwt.PyJWKSetError, ValueError, TypeError, AttributeError) as exc:
             raise ComponentUnavailable(self._name, "keys: unreadable key set") from exc
         now = self._monotonic()
         self._keys = {k.key_id: k for k in key_set.keys if k.key_id}
@@ -140,11 +148,12 @@ class HttpOpenIdProvider:
         self._keys_expire_at = now + _max_age(response.headers.get("cache-control"))
 
     async def _key(self, kid: str) -> jwt.PyJWK:
-        now = self._monotonic()
-        stale = now >= self._keys_expire_at
-        unknown = kid not in self._keys and now - self._keys_fetched_at >= REFETCH_MIN_INTERVAL_S
-        if stale or unknown:
-            await self._refresh_keys()
+        async with self._refresh_lock:  # concurrent sign-ins with a new kid wait for one fetch, not one each
+            now = self._monotonic()
+            stale = now >= self._keys_expire_at
+            unknown = kid not in self._keys and now - self._keys_fetched_at >= REFETCH_MIN_INTERVAL_S
+            if stale or unknown:
+                await self._refresh_keys()
         key = self._keys.get(kid)
         if key is None:
             raise OidcRejected("the ID token is signed with an unknown key")

@@ -18,7 +18,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
@@ -112,9 +112,9 @@ class OpenIdController(Controller):
         provider: FromPath[str],
         request: Request[Any, Any, Any],
         deps: NamedDependency[Deps],
-        oauth_state: Annotated[str, Parameter(query="state", max_length=512)] = "",
-        code: str | None = None,
-        error: str | None = None,
+        oauth_state: Annotated[str, QueryParameter(name="state", max_length=512)] = "",
+        code: Annotated[str | None, QueryParameter(max_length=2048)] = None,
+        error: Annotated[str | None, QueryParameter(max_length=256)] = None,
     ) -> Redirect:
         """Where the provider sends the browser back (not called by the SPA)."""
         base = _public_url(deps)
@@ -123,7 +123,7 @@ class OpenIdController(Controller):
                 deps,
                 provider,
                 state=oauth_state,
-                code=code[:2048] if code else None,
+                code=code,
                 error=error,
                 redirect_uri=redirect_uri(deps, provider),
                 binding_token=request.cookies.get(BINDING_COOKIE),
