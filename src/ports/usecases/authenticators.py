@@ -5,6 +5,7 @@ step-up, and the removal of passkeys, TOTP and linked identities.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,11 +15,15 @@ from domain.sessions import Role
 from domain.sign_in_methods import Method, RemovalRefusal, SignInMethods, removal_refusal
 from ports.outbound.accounts import Account
 from ports.outbound.passkeys import Passkey, PasskeyRejected, WebAuthnRelyingParty
+from ports.outbound.tasks import Payload
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.deps import Deps
 from ports.usecases.errors import CeremonyExpired, Forbidden, InvalidCredentials, NotOffered
 
 CHALLENGE_BYTES = 32
+PURGE_TASK = "auth.purge_challenges"
+PURGE_GRACE = timedelta(days=1)
+"""Expired challenges are kept a day: long enough to explain a refused sign-in from the security log's times."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,3 +176,12 @@ async def ensure_removable(uow: UnitOfWork, account: Account, removing: Method) 
             if refusal is RemovalRefusal.LAST_SIGN_IN_METHOD
             else "staff accounts must keep a second factor (TOTP or a passkey)"
         )
+
+
+async def purge_challenges(deps: Deps, payload: Payload) -> int:
+    """Delete challenges that expired over a day ago, used or not (hourly): sign-in starts cannot grow a table."""
+    del payload
+    async with deps.uow() as uow:
+        purged = await uow.challenges.purge(expired_before=deps.clock.now() - PURGE_GRACE)
+        await uow.commit()
+    return purged

@@ -13,6 +13,7 @@ from ports.outbound.tasks import Payload
 from ports.usecases import announcements, eligibility, kyc, payout_jobs, rounds, sms_status
 from ports.usecases.account_mail import SEND_CODE_TASK, on_code_issued, send_code_email, send_code_key
 from ports.usecases.auth import CODE_ISSUED_EVENT
+from ports.usecases.authenticators import PURGE_TASK, purge_challenges
 from ports.usecases.billing_commands import HANDLERS as BILLING_COMMANDS
 from ports.usecases.billing_sweep import SWEEP_TASK, sweep
 from ports.usecases.deps import Deps, EventHandler
@@ -163,6 +164,17 @@ TASKS: TaskTable = task_table(
             max_retry_delay=timedelta(minutes=10),
             key=_constant(MONEY_TASK),
             cron="15 3 * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=PURGE_TASK,
+            handler=purge_challenges,
+            timeout=timedelta(minutes=5),
+            max_attempts=3,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=10),
+            key=_constant(PURGE_TASK),
+            cron="23 * * * *",
             coalesce=True,
         ),
         TaskSpec(
