@@ -21,6 +21,7 @@ PRODUCTION = {
     "TENURE_TWILIO_VERIFY_SERVICE_SID": "VA1",
     "TENURE_TWILIO_MESSAGING_SERVICE_SID": "MG1",
     "TENURE_SMTP_HOST": "smtp.example.org",
+    "TENURE_PUBLIC_URL": "https://tenure.example.org",
 }
 
 
@@ -38,6 +39,20 @@ def test_values_are_typed() -> None:
     settings = load_settings({"TENURE_PORT": "9000", "TENURE_LAUNCH_DATE": "2025-03-01"})
     assert settings.port == 9000
     assert settings.launch_date == date(2025, 3, 1)
+
+
+def test_passkeys_default_to_the_public_url_and_may_list_subdomains() -> None:
+    local = load_settings({})
+    assert (local.passkey_rp_id, local.passkey_origins) == ("localhost", ["http://localhost:8000"])
+    listed = load_settings(
+        {
+            "TENURE_PUBLIC_URL": "https://app.tenure.example.org/",
+            "TENURE_WEBAUTHN_RP_ID": "tenure.example.org",
+            "TENURE_WEBAUTHN_ORIGINS": "https://app.tenure.example.org, https://tenure.example.org/",
+        }
+    )
+    assert listed.passkey_rp_id == "tenure.example.org"
+    assert listed.passkey_origins == ["https://app.tenure.example.org", "https://tenure.example.org"]
 
 
 def test_a_complete_production_configuration_loads() -> None:
@@ -59,6 +74,9 @@ def test_a_complete_production_configuration_loads() -> None:
         ({"TENURE_DATABSE_URL": "typo"}, "TENURE_DATABSE_URL: unknown setting"),
         ({"TENURE_ENV": "staging"}, "TENURE_ENV"),
         ({**PRODUCTION, "TENURE_PAYOUT_DATA_KEY": "x" * 48}, "TENURE_PAYOUT_DATA_KEY"),
+        ({"TENURE_WEBAUTHN_ORIGINS": "https://evil.example"}, "TENURE_WEBAUTHN_ORIGINS: 'https://evil.example'"),
+        ({"TENURE_WEBAUTHN_RP_ID": "example.org"}, "is not on the RP id 'example.org'"),
+        ({"TENURE_GOOGLE_CLIENT_ID": "id.apps.example"}, "TENURE_GOOGLE_CLIENT_ID/TENURE_GOOGLE_CLIENT_SECRET"),
     ],
 )
 def test_a_bad_variable_is_named_in_the_error(environ: dict[str, str], named: str) -> None:
@@ -76,6 +94,8 @@ def test_a_bad_variable_is_named_in_the_error(environ: dict[str, str], named: st
         ({"TENURE_SECRET_KEY": DEV_SECRET}, "TENURE_SECRET_KEY"),
         ({"TENURE_SECRET_KEY": "short"}, "TENURE_SECRET_KEY"),
         ({"TENURE_STRIPE_SECRET_KEY": ""}, "TENURE_STRIPE_SECRET_KEY: required"),
+        ({"TENURE_PUBLIC_URL": "http://tenure.example.org"}, "production origins must be https"),
+        ({"TENURE_GOOGLE_ISSUER": "http://127.0.0.1:9999"}, "TENURE_GOOGLE_ISSUER: only for tests"),
     ],
 )
 def test_production_refuses_unsafe_settings(override: dict[str, str], named: str) -> None:
