@@ -63,8 +63,9 @@ THROTTLE_POLICIES: dict[str, ThrottlePolicy] = {
     CODE_CHECK_BY_ADDRESS: ThrottlePolicy(free_failures=100),
     # Every reset request counts: it sends an email, so one address may not use us to flood inboxes.
     RESET_REQUEST_BY_ADDRESS: ThrottlePolicy(free_failures=20),
-    # Every passkey or provider sign-in start stores a challenge row: generous for people, a wall for floods.
-    CEREMONY_START_BY_ADDRESS: ThrottlePolicy(free_failures=60),
+    # Every passkey or provider sign-in start stores a challenge row (purged after a day): generous for an office
+    # behind one address, a wall for floods (at most ~1,200 rows an hour per address, then back-off).
+    CEREMONY_START_BY_ADDRESS: ThrottlePolicy(free_failures=300),
 }
 """Back-off per scope. Codes also die after their own 3 attempts; this limit stops guessing across resends."""
 

@@ -24,7 +24,7 @@ from domain.oidc import VerifiedIdentity, check_id_token_claims, pkce_challenge
 from domain.sessions import Role
 from domain.sign_in_methods import Method
 from ports.outbound.accounts import Account
-from ports.outbound.errors import ConflictError
+from ports.outbound.errors import ComponentUnavailable, ConflictError
 from ports.outbound.oidc import LinkedIdentity, OidcRejected, OpenIdProvider
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.auth import (
@@ -70,6 +70,7 @@ class Refusal(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     PROVIDER_REFUSED = "provider_refused"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
     TOKEN_INVALID = "token_invalid"  # noqa: S105 (a reason, not a secret)
     EMAIL_UNVERIFIED = "email_unverified"
     ACCOUNT_EXISTS = "account_exists"
@@ -219,6 +220,8 @@ async def finish(
     except OidcRejected as exc:
         await _log(deps, "oidc_refused", detail=f"{provider.name}: {exc.reason}"[:200])
         raise SignInRefused(Refusal.PROVIDER_REFUSED, "the provider did not confirm the sign-in") from exc
+    except ComponentUnavailable as exc:  # the browser is on our callback: tell it, do not leave it on a 503
+        raise SignInRefused(Refusal.PROVIDER_UNAVAILABLE, f"{provider.name} is unavailable: try again") from exc
     check = check_id_token_claims(
         claims,
         issuers=provider.issuers,
