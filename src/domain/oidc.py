@@ -87,20 +87,23 @@ def check_id_token_claims(
     `canonical_issuer` so the spelling never splits one person into two accounts."""
     now = ensure_utc(now, "now")
     problems: list[ClaimProblem] = []
-    if claims.get("iss") not in issuers:
+    issuer = claims.get("iss")
+    if not isinstance(issuer, str) or issuer not in issuers:
         problems.append(ClaimProblem.WRONG_ISSUER)
     aud = claims.get("aud")
     if isinstance(aud, str):
         audiences = [aud]
-    else:
-        audiences = [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+    elif isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        audiences = list(aud)
+    else:  # absent, or not the string or array of strings OIDC Core §2 allows
+        audiences = []
     if client_id not in audiences:
         problems.append(ClaimProblem.WRONG_AUDIENCE)
     azp = claims.get("azp")
     if (len(audiences) > 1 or azp is not None) and azp != client_id:
         problems.append(ClaimProblem.WRONG_AUTHORIZED_PARTY)
     expires = _instant(claims.get("exp"))
-    if expires is None or now >= expires + CLOCK_LEEWAY:
+    if expires is None or now - CLOCK_LEEWAY >= expires:  # never `expires + leeway`: year 9999 overflows
         problems.append(ClaimProblem.EXPIRED)
     issued = _instant(claims.get("iat"))
     if issued is None or issued > now + CLOCK_LEEWAY:

@@ -23,4 +23,4 @@ def sign_count_acceptable(stored: int, reported: int) -> bool:
 def passkey_name(raw: str | None, *, default: str) -> str:
     """A label the member chose (trimmed, control characters removed, at most 64 characters) or `default`."""
     cleaned = "".join(ch for ch in (raw or "") if unicodedata.category(ch)[0] != "C").strip()
-    return cleaned[:PASSKEY_NAME_MAX] or default
+    return cleaned[:PASSKEY_NAME_MAX].rstrip() or default

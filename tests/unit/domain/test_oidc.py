@@ -239,6 +239,17 @@ class TestLeewayBoundaries:
     def test_old_token_refused_however_long_its_expiry(self) -> None:
         assert problems(valid_claims(iat=NOW_TS - 3600, exp=NOW_TS + 86_400)) == (ClaimProblem.TOO_OLD,)
 
+    @pytest.mark.parametrize("issuer", [[CANONICAL], {"iss": CANONICAL}, 7, None])
+    def test_an_issuer_that_is_not_a_string_is_wrong_not_a_crash(self, issuer: object) -> None:
+        assert problems(valid_claims(iss=issuer)) == (ClaimProblem.WRONG_ISSUER,)
+
+    def test_an_expiry_at_the_end_of_the_calendar_is_no_crash(self) -> None:
+        assert problems(valid_claims(exp=253_402_300_799)) == ()  # 9999-12-31T23:59:59Z
+
+    @pytest.mark.parametrize("audience", [[CLIENT, 5], [CLIENT, None], [], {"aud": CLIENT}])
+    def test_a_malformed_audience_is_wrong(self, audience: object) -> None:
+        assert ClaimProblem.WRONG_AUDIENCE in problems(valid_claims(aud=audience, azp=CLIENT))
+
     def test_subject_length_limit(self) -> None:
         assert problems(valid_claims(sub="s" * 255)) == ()
         assert problems(valid_claims(sub="s" * 256)) == (ClaimProblem.NO_SUBJECT,)
@@ -432,7 +443,12 @@ def corrupt(sign_in: dict[str, object], corruption: str, draw: Callable[..., obj
         return ClaimProblem.EXPIRED
     if corruption == "future":
         claims["iat"] = draw(
-            st.one_of(st.integers(min_value=now_ts + 61, max_value=now_ts + 10**7), st.just(str(claims["iat"])))
+            st.one_of(
+                st.integers(min_value=now_ts + 61, max_value=now_ts + 10**7),
+                st.just(str(claims["iat"])),
+                st.booleans(),  # 0 or 1 as numbers, which would be "too old": a boolean is no instant at all
+                st.none(),
+            )
         )
         return ClaimProblem.ISSUED_IN_FUTURE
     if corruption == "too_old":
@@ -460,7 +476,8 @@ class TestClaimsProperty:
         assert result.identity.email is None
         assert result.identity.email_verified is False
 
-    @given(sign_in=sign_ins(), corruption=st.sampled_from(CORRUPTIONS), data=st.data())
+    @pytest.mark.parametrize("corruption", CORRUPTIONS)
+    @given(sign_in=sign_ins(), data=st.data())
     def test_any_one_corruption_detected_alone(
         self, sign_in: dict[str, object], corruption: str, data: st.DataObject
     ) -> None:

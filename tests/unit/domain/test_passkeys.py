@@ -91,6 +91,7 @@ class TestPasskeyName:
             ("é" * 200, "é" * 64),
             ("   " + "y" * 70, "y" * 64),  # trimmed before the cap, so the cap keeps 64 letters
             ("\x00" * 10 + "z" * 64, "z" * 64),  # control characters do not count towards the cap
+            ("a" * 63 + " b", "a" * 63),  # the cap cannot leave a trailing space
         ],
     )
     def test_examples(self, raw: str, expected: str) -> None:
@@ -109,6 +110,7 @@ class TestPasskeyName:
         assert not any(unicodedata.category(ch).startswith("C") for ch in name)
         if name != DEFAULT:
             assert not name[0].isspace()
+            assert not name[-1].isspace()
 
     @given(st.text(max_size=200))
     def test_result_keeps_the_input_order(self, raw: str) -> None:
