@@ -35,7 +35,7 @@ from adapters.security.crypto import AesGcmSecretBox, SystemRandom, derive_key
 from adapters.security.passwords import Argon2Parameters, Argon2PasswordHasher, ZxcvbnCommonPasswords
 from adapters.security.webauthn import PyWebAuthnRelyingParty
 from adapters.sql.engine import create_engine, session_factory
-from adapters.sql.health import DatabaseProbe, MigrationsProbe
+from adapters.sql.health import ClockSkewProbe, DatabaseProbe, MigrationsProbe
 from adapters.sql.migrations import head_revision
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.stripe.events import StripeEventDecoder
@@ -178,7 +178,7 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         uow=uow,
         tasks=tasks,
         clock=clock,
-        probes=(DatabaseProbe(engine), MigrationsProbe(engine, head_revision()), tasks),
+        probes=(DatabaseProbe(engine), MigrationsProbe(engine, head_revision()), ClockSkewProbe(engine, clock), tasks),
         event_handlers=EVENT_HANDLERS,
         auth=build_auth(settings, clock, redis),
         email=build_email(settings, sessions, clock, email_hash_key),

@@ -97,6 +97,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     google_client_secret: str | None = None
     google_issuer: str = "https://accounts.google.com"
     """Only for tests (a local fake provider); production talks to Google."""
+    metrics_token: str | None = None
+    """When set, `GET /metrics` needs it as a bearer token."""
     cors_allow_origins: str = ""
     forwarded_allow_ips: str = "127.0.0.1"
     session_idle_minutes: int = 30
@@ -169,6 +171,7 @@ SECRET_FIELDS = frozenset(
         "smtp_password",
         "twilio_previous_auth_token",
         "google_client_secret",
+        "metrics_token",
         *LIVE_PROVIDER_FIELDS,
     }
 )

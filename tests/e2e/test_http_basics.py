@@ -47,6 +47,7 @@ async def test_ready_on_real_postgres_and_redis(client: AsyncTestClient[Litestar
     assert {c["component"]: c["ok"] for c in body["components"]} == {
         "database": True,
         "migrations": True,
+        "clock": True,
         "queue": True,
     }
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
+from adapters.job_metrics import observed
 from ports.outbound.errors import ComponentUnavailable
 from ports.outbound.tasks import Payload
 from ports.usecases.deps import Deps
@@ -80,7 +81,8 @@ class InProcessTaskRunner:
                     async with self._slots:
                         if self._deps is None:
                             raise RuntimeError("the runner was not started with its dependencies")
-                        await asyncio.wait_for(spec.handler(self._deps, payload), spec.timeout.total_seconds())
+                        async with observed(spec.name):
+                            await asyncio.wait_for(spec.handler(self._deps, payload), spec.timeout.total_seconds())
                 except asyncio.CancelledError:
                     raise
                 except Exception:

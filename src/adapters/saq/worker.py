@@ -11,6 +11,7 @@ from typing import Any
 from saq import CronJob, Worker
 from saq.queue.redis import RedisQueue
 
+from adapters.job_metrics import observed
 from adapters.saq.queue import base_key, generation_key
 from ports.outbound.tasks import TaskQueue
 from ports.usecases.deps import Deps
@@ -30,7 +31,8 @@ def _runner(spec: TaskSpec, deps: Deps, queue: RedisQueue) -> SaqFunction:
     async def run(_ctx: dict[str, Any], *, payload: dict[str, Any]) -> None:
         if spec.coalesce:  # from now on, a new enqueue must queue a fresh job
             await queue.redis.incr(generation_key(queue, base_key(spec, payload, None)))
-        await spec.handler(deps, payload)
+        async with observed(spec.name):
+            await spec.handler(deps, payload)
 
     run.__qualname__ = spec.name
     return run

@@ -28,6 +28,7 @@ from adapters.sql.inbox import SqlInboxRepository
 from adapters.sql.kyc import SqlKycRepository
 from adapters.sql.ledger import SqlLedgerRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
+from adapters.sql.operations import SqlOperationalReadings
 from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.passkeys import SqlChallengeRepository, SqlIdentityRepository, SqlPasskeyRepository
 from adapters.sql.payouts import SqlPayoutRepository
@@ -94,6 +95,7 @@ class SqlUnitOfWork:
         self.notifications = SqlNotificationFeed(self._session)
         self.notification_deliveries = SqlDeliveryLog(self._session)
         self.announcements = SqlAnnouncementRepository(self._session)
+        self.operations = SqlOperationalReadings(self._session)
         self._pending = []
         return self
 

@@ -49,27 +49,73 @@ def cli() -> None:
 @cli.command()
 @click.option("--host", default=None, help="Bind address (default: TENURE_HOST).")
 @click.option("--port", default=None, type=int, help="Port (default: TENURE_PORT).")
+@click.option(
+    "--workers",
+    default=1,
+    type=click.IntRange(1, 64),
+    show_default=True,
+    help="API processes (needs TENURE_QUEUE_BACKEND=saq: in-process jobs would run once per process).",
+)
 @with_settings
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     """Serve the API (and, with the in-process backend, run jobs in the same process)."""
     import uvicorn
 
     from entrypoints.http.app import create_app
 
+    if workers > 1 and settings.queue_backend != "saq":
+        click.echo("error: --workers > 1 needs TENURE_QUEUE_BACKEND=saq (jobs in a separate `tenure worker`)", err=True)
+        sys.exit(2)
     ensure_sqlite_directory(settings.database_url)
     host, port = host or settings.host, port or settings.port
     click.echo(f"Tenure ({settings.env}) on http://{host}:{port} — API docs at http://{host}:{port}/schema")
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
-        server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,  # only these proxies may set the client address
-    )
-    uvicorn.Server(config).run()
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "timeout_graceful_shutdown": settings.shutdown_grace_s,
+        "server_header": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,  # only these proxies may set the client address
+    }
+    if workers > 1:  # each process builds its own app from the same environment
+        _fresh_metrics_directory()
+        uvicorn.run("entrypoints.http.app:create_app", factory=True, workers=workers, **options)
+        return
+    uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
+
+
+def _fresh_metrics_directory() -> None:
+    """Processes share their Prometheus series through PROMETHEUS_MULTIPROC_DIR, which must start empty."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        Path(directory).mkdir(parents=True, exist_ok=True)
+
+
+@cli.command()
+@with_settings
+def health(settings: Settings) -> None:
+    """Check what readiness checks (database, migrations, clock, job queue); exit 1 naming what fails. The
+    worker's container health check, since a worker serves no HTTP."""
+    from entrypoints.bootstrap import build_container
+    from ports.usecases.health import check_readiness
+
+    async def go() -> bool:
+        container = build_container(settings)
+        try:
+            result = await check_readiness(container.deps.probes)
+        finally:
+            await container.stop()
+        for component in result.components:
+            click.echo(f"{component.component:12} {'ok' if component.ok else 'FAILING: ' + (component.detail or '')}")
+        return result.ok
+
+    sys.exit(0 if asyncio.run(go()) else 1)
 
 
 @cli.command()

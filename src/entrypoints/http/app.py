@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -22,6 +23,7 @@ from entrypoints.http.business_rules import BusinessRulesController
 from entrypoints.http.dashboard import DashboardController, EligibilityController
 from entrypoints.http.health import HealthController
 from entrypoints.http.kyc import KycController, KycReviewController
+from entrypoints.http.metrics import HTTP_METRICS, MetricsController
 from entrypoints.http.notifications import NotificationController
 from entrypoints.http.openid import OpenIdController
 from entrypoints.http.passkeys import PasskeyController
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app = Litestar(
         stores=stores,
+        state=State({"metrics_token": settings.metrics_token}),
         route_handlers=[
             *sandbox_routes,
             HealthController,
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             DashboardController,
             EligibilityController,
             WebhookController,
+            MetricsController,
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),
@@ -129,7 +133,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         if settings.cors_origins
         else None,
         exception_handlers=exception_handlers,
-        middleware=[bind_request_context],
+        middleware=[bind_request_context, HTTP_METRICS.middleware],
         before_send=[add_request_id_header, security_headers(always_hsts=settings.is_production)],
         before_request=validate_body_strictly,
         lifespan=[lifespan],

@@ -24,6 +24,7 @@ from ports.outbound.kyc_records import KycRepository
 from ports.outbound.ledger import LedgerRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
 from ports.outbound.oidc import IdentityRepository
+from ports.outbound.operations import OperationalReadingsReader
 from ports.outbound.outbox import OutboxRepository
 from ports.outbound.passkeys import PasskeyRepository
 from ports.outbound.payouts import PayoutRepository
@@ -97,6 +98,9 @@ class UnitOfWork(Protocol):
 
     @property
     def announcements(self) -> AnnouncementRepository: ...
+
+    @property
+    def operations(self) -> OperationalReadingsReader: ...
 
     async def __aenter__(self) -> Self: ...
 
