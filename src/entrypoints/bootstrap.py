@@ -135,6 +135,7 @@ class Container:
             self.deps,
             concurrency=self.settings.worker_concurrency,
             shutdown_grace=self.shutdown_grace,
+            sweep_every=timedelta(seconds=self.settings.worker_sweep_s),
         )
 
 

@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     queue_backend: QueueBackend = "inprocess"
     queue_name: str = "tenure"
     worker_concurrency: int = 10
+    worker_sweep_s: int = 60
+    """How often a worker looks for jobs a dead worker left behind (they are retried once past their timeout)."""
     shutdown_grace_s: int = 25
     providers: ProviderMode = "sandbox"
     secret_key: str = DEV_SECRET
@@ -205,8 +207,11 @@ def _cross_checks(s: Settings) -> list[str]:
         0 < s.staff_session_absolute_hours <= s.session_absolute_hours
     ):
         problems.append(f"{env_name('staff_session_idle_minutes')}: staff timeouts must be positive and no longer")
-    if s.db_pool_size < 1 or s.worker_concurrency < 1:
-        problems.append(f"{env_name('db_pool_size')}/{env_name('worker_concurrency')}: must be at least 1")
+    if s.db_pool_size < 1 or s.worker_concurrency < 1 or s.worker_sweep_s < 1:
+        problems.append(
+            f"{env_name('db_pool_size')}/{env_name('worker_concurrency')}/{env_name('worker_sweep_s')}: "
+            "must be at least 1"
+        )
     if s.queue_backend == "saq" and not s.redis_url:
         problems.append(f"{env_name('redis_url')}: required when {env_name('queue_backend')}=saq")
     if not s.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):

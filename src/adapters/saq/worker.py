@@ -10,6 +10,7 @@ from typing import Any
 
 from saq import CronJob, Worker
 from saq.queue.redis import RedisQueue
+from saq.types import PartialTimersDict
 
 from adapters.job_metrics import observed
 from adapters.saq.queue import base_key, generation_key
@@ -79,7 +80,10 @@ def build_worker(
     *,
     concurrency: int = 10,
     shutdown_grace: timedelta = timedelta(seconds=25),
+    sweep_every: timedelta = timedelta(seconds=60),
 ) -> Worker[Any]:
+    """`sweep_every`: how often jobs left active by a dead worker are looked for; each is retried (or failed, if
+    out of attempts) once it is past its timeout, so a SIGKILLed job runs again and its keyed effect applies once."""
     functions: list[tuple[str, SaqFunction]] = [(spec.name, _runner(spec, deps, queue)) for spec in table.values()]
     cron_jobs = [
         CronJob(
@@ -99,4 +103,6 @@ def build_worker(
         concurrency=concurrency,
         dequeue_timeout=DEQUEUE_TIMEOUT_S,
         shutdown_grace_period_s=max(1, round(shutdown_grace.total_seconds())),
+        # SAQ's defaults except the sweep (its typing wants every key).
+        timers=PartialTimersDict(schedule=1, worker_info=10, abort=1, sweep=max(1, round(sweep_every.total_seconds()))),
     )
