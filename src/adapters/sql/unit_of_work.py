@@ -24,6 +24,7 @@ from adapters.sql.accounts import (
 from adapters.sql.announcements import SqlAnnouncementRepository
 from adapters.sql.audit import SqlAuditLogRepository
 from adapters.sql.billing import SqlBillingRepository
+from adapters.sql.directory import SqlMemberDirectory
 from adapters.sql.inbox import SqlInboxRepository
 from adapters.sql.kyc import SqlKycRepository
 from adapters.sql.ledger import SqlLedgerRepository
@@ -96,6 +97,7 @@ class SqlUnitOfWork:
         self.notification_deliveries = SqlDeliveryLog(self._session)
         self.announcements = SqlAnnouncementRepository(self._session)
         self.operations = SqlOperationalReadings(self._session)
+        self.directory = SqlMemberDirectory(self._session)
         self._pending = []
         return self
 

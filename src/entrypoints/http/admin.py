@@ -1,6 +1,7 @@
 """`/api/admin`: staff routes. Every route takes the `staff` dependency: an admin or finance account whose
 sessions require a second factor. Anyone else gets 401 (anonymous) or 403 (member, or staff without 2FA)."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -9,12 +10,16 @@ import msgspec
 from litestar import Controller, get, put
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
-from domain.audit import verify_chain
+from domain.audit import AuditLink, verify_chain
 from domain.sessions import Role
+from entrypoints.http.dashboard import DashboardOut, dashboard_out
+from entrypoints.http.payouts import PayoutOut, payout_out
 from entrypoints.http.schemas import Problem
-from ports.usecases import roles
+from ports.outbound.directory import MemberRow
+from ports.outbound.profiles import Profile
+from ports.usecases import admin_members, roles
 from ports.usecases.auth import Principal
 from ports.usecases.credentials import require_recent_authentication
 from ports.usecases.deps import Deps
@@ -55,6 +60,136 @@ class AuditPage(msgspec.Struct, rename="camel", kw_only=True):
     chain_valid: bool
 
 
+class MemberRowOut(msgspec.Struct, rename="camel", kw_only=True):
+    account_id: UUID
+    email: str
+    first_name: str | None
+    last_name: str | None
+    member_number: int | None
+    membership_status: str | None
+    account_status: str
+    created_at: datetime
+
+
+class MemberPageOut(msgspec.Struct, rename="camel", kw_only=True):
+    items: list[MemberRowOut]
+    next_cursor: UUID | None
+
+
+class AccountOut(msgspec.Struct, rename="camel", kw_only=True):
+    id: UUID
+    email: str
+    email_verified: bool
+    role: str
+    status: str
+    created_at: datetime
+    totp_enabled: bool
+    passkeys: int
+    linked_providers: list[str]
+    has_password: bool
+
+
+class ProfileOut(msgspec.Struct, rename="camel", kw_only=True):
+    first_name: str | None
+    last_name: str | None
+    date_of_birth: str | None
+    city: str | None
+    region: str | None
+    phone_last2: str | None
+    phone_verified: bool
+    email_bounced: bool
+    deletion_requested_at: datetime | None
+
+
+class SecurityEventOut(msgspec.Struct, rename="camel", kw_only=True):
+    kind: str
+    at: datetime
+    ip: str | None
+    detail: str | None
+
+
+class MemberDetailOut(msgspec.Struct, rename="camel", kw_only=True):
+    account: AccountOut
+    profile: ProfileOut | None
+    home: DashboardOut
+    """The member's home page exactly as they see it: membership, position and its history, eligibility."""
+    payouts: list[PayoutOut]
+    audit: list[AuditEntry]
+    audit_chain_valid: bool
+    security_events: list[SecurityEventOut]
+
+
+def _audit_entries(chain: Sequence[AuditLink]) -> list[AuditEntry]:
+    return [
+        AuditEntry(
+            seq=link.record.seq,
+            at=link.record.at,
+            actor=link.record.actor,
+            action=link.record.action,
+            before=dict(link.record.before),
+            after=dict(link.record.after),
+            reason=link.record.reason,
+            hash=link.hash.hex(),
+        )
+        for link in chain
+    ]
+
+
+def _row(row: MemberRow) -> MemberRowOut:
+    return MemberRowOut(
+        account_id=row.account_id,
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        member_number=row.member_number,
+        membership_status=row.membership_status.lower() if row.membership_status else None,
+        account_status=row.account_status,
+        created_at=row.created_at,
+    )
+
+
+def _profile(profile: Profile | None) -> ProfileOut | None:
+    if profile is None:
+        return None
+    return ProfileOut(
+        first_name=profile.legal_first_name,
+        last_name=profile.legal_last_name,
+        date_of_birth=profile.date_of_birth.isoformat() if profile.date_of_birth else None,
+        city=profile.address.city if profile.address else None,
+        region=profile.address.region if profile.address else None,
+        phone_last2=profile.phone[-2:] if profile.phone else None,
+        phone_verified=profile.phone_verified_at is not None,
+        email_bounced=profile.email_bounced,
+        deletion_requested_at=profile.deletion_requested_at,
+    )
+
+
+def _detail(detail: admin_members.MemberDetail) -> MemberDetailOut:
+    account = detail.account
+    return MemberDetailOut(
+        account=AccountOut(
+            id=account.id,
+            email=account.email,
+            email_verified=account.email_verified_at is not None,
+            role=account.role,
+            status=account.status,
+            created_at=account.created_at,
+            totp_enabled=account.totp_enabled_at is not None,
+            passkeys=len(detail.passkeys),
+            linked_providers=[i.provider for i in detail.identities],
+            has_password=account.password_hash is not None,
+        ),
+        profile=_profile(detail.profile),
+        home=dashboard_out(detail.home),
+        payouts=[payout_out(view, staff=True) for view in detail.payouts],
+        audit=_audit_entries(detail.audit),
+        audit_chain_valid=detail.audit_chain_valid,
+        security_events=[
+            SecurityEventOut(kind=e.kind, at=e.at, ip=e.ip, detail=e.detail) for e in detail.security_events
+        ],
+    )
+
+
 class AdminController(Controller):
     path = "/api/admin"
     tags = ["admin"]
@@ -73,7 +208,12 @@ class AdminController(Controller):
             raise Forbidden("only administrators manage roles")
         require_recent_authentication(deps, staff)
         account = await roles.set_role(
-            deps, account_id=str(account_id), role=data.role, actor=f"account:{staff.account_id}", reason=data.reason
+            deps,
+            account_id=str(account_id),
+            role=data.role,
+            actor=f"account:{staff.account_id}",
+            reason=data.reason,
+            actor_account_id=staff.account_id,
         )
         return AccountRole(account_id=account.id, role=account.role)
 
@@ -84,19 +224,35 @@ class AdminController(Controller):
         """The account's audit chain (role changes), verified."""
         async with deps.uow() as uow:
             chain = await uow.audit.chain(roles.AUDIT_ENTITY, str(account_id))
-        return AuditPage(
-            items=[
-                AuditEntry(
-                    seq=link.record.seq,
-                    at=link.record.at,
-                    actor=link.record.actor,
-                    action=link.record.action,
-                    before=dict(link.record.before),
-                    after=dict(link.record.after),
-                    reason=link.record.reason,
-                    hash=link.hash.hex(),
-                )
-                for link in chain
-            ],
-            chain_valid=verify_chain(chain).ok,
-        )
+        return AuditPage(items=_audit_entries(chain), chain_valid=verify_chain(chain).ok)
+
+    @get("/members", operation_id="searchMembers", responses=PROBLEMS)
+    async def members(
+        self,
+        *,
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+        q: Annotated[str | None, QueryParameter(max_length=320)] = None,
+        status: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        cursor: Annotated[UUID | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=admin_members.PAGE_MAX)] = 50,
+    ) -> MemberPageOut:
+        """Find members by email (or its start), name, member number, and the status of their latest membership
+        (`none`: never joined). Keyset pages: pass `nextCursor` back as `cursor`."""
+        page = await admin_members.search_members(deps, staff, text=q, status=status, cursor=cursor, limit=limit)
+        return MemberPageOut(items=[_row(r) for r in page.items], next_cursor=page.next_cursor)
+
+    @get("/members/{account_id:uuid}", operation_id="getMember", responses=PROBLEMS)
+    async def member(
+        self, account_id: FromPath[UUID], staff: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> MemberDetailOut:
+        """Everything about one member: account, profile, their home page as they see it (position and its
+        history, eligibility with reasons, KYC, next charge), payouts, the audit trail and recent security events."""
+        return _detail(await admin_members.member_detail(deps, staff, account_id))
+
+    @get("/members/{account_id:uuid}/view", operation_id="viewAsMember", responses=PROBLEMS)
+    async def view_as(
+        self, account_id: FromPath[UUID], staff: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> DashboardOut:
+        """The member's home page exactly as `GET /api/dashboard` answers them (read-only; the access is logged)."""
+        return dashboard_out(await admin_members.view_as_member(deps, staff, account_id))

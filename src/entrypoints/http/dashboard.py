@@ -36,16 +36,19 @@ class DashboardController(Controller):
     @get("/", operation_id="getDashboard", responses={401: ResponseSpec(Problem, description="Not signed in")})
     async def home(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> DashboardOut:
         """Status, position and tenure, next charge, identity verification, eligibility, latest notifications."""
-        view = await dashboard.dashboard(deps, principal)
-        return DashboardOut(
-            membership=status_out(view.membership),
-            queue=my_queue_out(view.queue),
-            next_charge=next_charge_out(view.next_charge),
-            kyc=kyc_out(view.kyc),
-            eligibility=my_eligibility_out(view.eligibility),
-            notifications=[notification_item(n) for n in view.notifications],
-            unread_notifications=view.unread,
-        )
+        return dashboard_out(await dashboard.dashboard(deps, principal))
+
+
+def dashboard_out(view: dashboard.Dashboard) -> DashboardOut:
+    return DashboardOut(
+        membership=status_out(view.membership),
+        queue=my_queue_out(view.queue),
+        next_charge=next_charge_out(view.next_charge),
+        kyc=kyc_out(view.kyc),
+        eligibility=my_eligibility_out(view.eligibility),
+        notifications=[notification_item(n) for n in view.notifications],
+        unread_notifications=view.unread,
+    )
 
 
 class DryRunEntryOut(msgspec.Struct, rename="camel", kw_only=True):

@@ -12,6 +12,7 @@ from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 
 from domain.sessions import staff_access
+from ports.usecases.admin_members import record_staff_access
 from ports.usecases.auth import Principal, authenticate
 from ports.usecases.deps import Deps
 from ports.usecases.errors import Forbidden, NotAuthenticated
@@ -48,9 +49,12 @@ async def provide_principal(request: Request[Any, Any, Any], deps: NamedDependen
 
 
 async def provide_staff(request: Request[Any, Any, Any], deps: NamedDependency[Deps]) -> Principal:
-    """Staff routes answer only admins and finance staff who have a second factor enabled."""
+    """Staff routes answer only admins and finance staff who have a second factor enabled; each request they make
+    is written to the staff access log first (D148)."""
     principal = await provide_principal(request, deps)
     access = staff_access(principal.role, second_factor_enabled=principal.second_factor)
     if not access.ok:
         raise Forbidden(access.reason)
+    query = f"?{request.url.query}" if request.url.query else ""
+    await record_staff_access(deps, principal, method=request.method, path=f"{request.url.path}{query}")
     return principal

@@ -19,6 +19,7 @@ from ports.outbound.announcements import AnnouncementRepository
 from ports.outbound.audit import AuditLogRepository
 from ports.outbound.billing import BillingRepository
 from ports.outbound.challenges import ChallengeRepository
+from ports.outbound.directory import MemberDirectory
 from ports.outbound.inbox import InboxRepository
 from ports.outbound.kyc_records import KycRepository
 from ports.outbound.ledger import LedgerRepository
@@ -101,6 +102,9 @@ class UnitOfWork(Protocol):
 
     @property
     def operations(self) -> OperationalReadingsReader: ...
+
+    @property
+    def directory(self) -> MemberDirectory: ...
 
     async def __aenter__(self) -> Self: ...
 

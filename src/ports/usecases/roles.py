@@ -19,8 +19,16 @@ AUDIT_ENTITY = "account"
 
 
 async def set_role(
-    deps: Deps, *, account_id: str | None = None, email: str | None = None, role: Role, actor: str, reason: str
+    deps: Deps,
+    *,
+    account_id: str | None = None,
+    email: str | None = None,
+    role: Role,
+    actor: str,
+    reason: str,
+    actor_account_id: UUID | None = None,
 ) -> Account:
+    """`actor_account_id`: the staff account making the change through the API (never its own role)."""
     if not reason.strip():
         raise InvalidInput("a role change needs a reason")
     now = deps.clock.now()
@@ -32,6 +40,8 @@ async def set_role(
             account = await uow.accounts.get(found.id, for_update=True) if found else None
         if account is None:
             raise NotFound()
+        if actor_account_id == account.id:
+            raise Forbidden("nobody changes their own role: ask another administrator")
         if account.role == role:
             return account
         if not can_hold_membership(role) and await uow.accounts.has_live_membership(account.id):

@@ -1,0 +1,84 @@
+"""The member directory on SQL: one statement, keyset-paged on the account id (UUIDv7: creation order).
+
+Each account is shown with its latest membership (a lateral "newest first, limit 1" on the membership index).
+Email matches are prefix matches on the lower-cased, unique email index; names match case-insensitively; a number
+matches a member number exactly.
+"""
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sql import models
+from ports.outbound.directory import MemberQuery, MemberRow
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
+
+
+class SqlMemberDirectory:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def search(self, query: MemberQuery, *, after: UUID | None, limit: int) -> Sequence[MemberRow]:
+        account, profile, membership = models.Account, models.Profile, models.Membership
+        latest = (
+            select(membership.member_number, membership.status)
+            .where(membership.account_id == account.id)
+            .order_by(membership.created_at.desc(), membership.id.desc())
+            .limit(1)
+            .lateral("latest")
+        )
+        stmt = (
+            select(
+                account.id,
+                account.email,
+                profile.legal_first_name,
+                profile.legal_last_name,
+                latest.c.member_number,
+                latest.c.status,
+                account.status,
+                account.created_at,
+            )
+            .outerjoin(profile, profile.account_id == account.id)
+            .outerjoin(latest, true())
+            .where(account.role == "member")
+            .order_by(account.id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(account.id > after)
+        text = (query.text or "").strip()
+        if text:
+            conditions: list[ColumnElement[bool]] = [account.email.like(_like_prefix(text.lower()), escape="\\")]
+            if text.isdigit():
+                conditions.append(latest.c.member_number == int(text))
+            words = text.lower().split()
+            first, last = func.lower(profile.legal_first_name), func.lower(profile.legal_last_name)
+            if len(words) == 1:
+                conditions.extend([first == words[0], last == words[0]])
+            elif len(words) == 2:
+                conditions.append(and_(first == words[0], last == words[1]))
+            stmt = stmt.where(or_(*conditions))
+        if query.status == "none":
+            stmt = stmt.where(latest.c.status.is_(None))
+        elif query.status:
+            stmt = stmt.where(latest.c.status == query.status)
+        rows = (await self._session.execute(stmt)).all()
+        return [
+            MemberRow(
+                account_id=row[0],
+                email=row[1],
+                first_name=row[2],
+                last_name=row[3],
+                member_number=row[4],
+                membership_status=row[5],
+                account_status=row[6],
+                created_at=row[7],
+            )
+            for row in rows
+        ]

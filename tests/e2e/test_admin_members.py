@@ -1,0 +1,133 @@
+"""The staff console's member pages (issue 11): search by email, name, member number and status with keyset
+pages; a member's detail with their home page as they see it; "view as member"; who may call them (members 403,
+anonymous 401, staff without a second factor 403); every staff request in the staff access log; and nobody
+changing their own role."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from adapters.sql import models
+from domain.sessions import Role
+from entrypoints.settings import Settings
+from tests.e2e.billing_env import PASSWORD, BillingWorld, billing_world
+from tests.e2e.payout_env import staff_member
+
+
+@pytest.fixture
+async def world(test_settings: Settings) -> AsyncIterator[BillingWorld]:
+    async with billing_world(test_settings) as world:
+        yield world
+
+
+async def staff_log(world: BillingWorld, staff_id: object) -> list[str]:
+    async with world.container.deps.uow() as uow:  # type: ignore[attr-defined]
+        rows = await uow.session.scalars(
+            select(models.SecurityEvent.detail)
+            .where(models.SecurityEvent.kind == "staff_access", models.SecurityEvent.account_id == staff_id)
+            .order_by(models.SecurityEvent.id)
+        )
+        return [r or "" for r in rows]
+
+
+async def test_staff_find_members_and_see_why_they_are_where_they_are(world: BillingWorld) -> None:
+    async with world.http() as a, world.http() as b, world.http() as c, world.http() as console:
+        joined = await world.member(a)
+        await world.join(joined)
+        second = await world.member(b)
+        never_joined = await world.member(c)
+        staff = await staff_member(world, console, Role.ADMIN)
+
+        by_email = (await console.get("/api/admin/members", params={"q": joined.email[:14]})).json()
+        assert [m["accountId"] for m in by_email["items"]] == [str(joined.account_id)]
+        row = by_email["items"][0]
+        assert (row["firstName"], row["lastName"], row["membershipStatus"]) == ("Ada", "Lovelace", "active")
+        number = row["memberNumber"]
+        assert isinstance(number, int)
+
+        by_number = (await console.get("/api/admin/members", params={"q": str(number)})).json()
+        assert [m["accountId"] for m in by_number["items"]] == [str(joined.account_id)]
+        by_name = (await console.get("/api/admin/members", params={"q": "ada LOVELACE", "limit": 100})).json()
+        assert {str(m.account_id) for m in (joined, second, never_joined)} <= {m["accountId"] for m in by_name["items"]}
+        active = (await console.get("/api/admin/members", params={"status": "ACTIVE", "limit": 100})).json()
+        assert str(joined.account_id) in {m["accountId"] for m in active["items"]}
+        assert str(never_joined.account_id) not in {m["accountId"] for m in active["items"]}
+        none = (await console.get("/api/admin/members", params={"status": "none", "limit": 100})).json()
+        assert str(never_joined.account_id) in {m["accountId"] for m in none["items"]}
+        assert all(m["membershipStatus"] is None for m in none["items"])
+
+        seen: list[str] = []
+        cursor = None
+        while True:  # one at a time: keyset pages cover everyone exactly once, in creation order
+            params = {"q": "ada lovelace", "limit": 1, **({"cursor": cursor} if cursor else {})}
+            page = (await console.get("/api/admin/members", params=params)).json()
+            seen += [m["accountId"] for m in page["items"]]
+            cursor = page["nextCursor"]
+            if cursor is None:
+                break
+        assert seen == sorted(set(seen)) == sorted(m["accountId"] for m in by_name["items"])
+
+        bad = await console.get("/api/admin/members", params={"status": "sleeping"})
+        assert bad.status_code == 422
+        assert (await console.get("/api/admin/members", params={"limit": 0})).status_code == 400
+
+        detail = await console.get(f"/api/admin/members/{joined.account_id}")
+        assert detail.status_code == 200, detail.text
+        body = detail.json()
+        assert body["account"]["email"] == joined.email
+        assert body["account"]["hasPassword"] is True
+        assert body["profile"]["lastName"] == "Lovelace"
+        home = body["home"]
+        assert home["membership"]["status"] == "active"
+        assert home["queue"]["position"] >= 1
+        assert home["eligibility"]["eligible"] is False
+        blocked = {rule["rule"]: rule["reasons"] for rule in home["eligibility"]["rules"] if not rule["ok"]}
+        assert blocked["identity_verified"], "each failing rule comes with its reasons"
+        assert body["auditChainValid"] is True
+        assert any(e["kind"] == "sign_in_succeeded" for e in body["securityEvents"])
+
+        as_member = await console.get(f"/api/admin/members/{joined.account_id}/view")
+        own = await a.get("/api/dashboard")
+        assert as_member.json()["membership"] == own.json()["membership"]
+        assert as_member.json()["queue"]["position"] == own.json()["queue"]["position"]
+
+        assert (await console.get(f"/api/admin/members/{staff.account_id}")).status_code == 404, "staff are no members"
+        log = await staff_log(world, staff.account_id)
+        assert f"GET /api/admin/members/{joined.account_id}/view" in log
+        assert any(line.startswith("GET /api/admin/members?") and "status=none" in line for line in log)
+
+
+async def test_members_and_strangers_never_reach_the_console(world: BillingWorld) -> None:
+    async with world.http() as member_client, world.http() as anonymous, world.http() as console:
+        member = await world.member(member_client)
+        for path in ("/api/admin/members", f"/api/admin/members/{member.account_id}"):
+            assert (await anonymous.get(path)).status_code == 401
+            refused = await member_client.get(path)
+            assert refused.status_code == 403
+            assert refused.json()["detail"] == "not_staff"
+
+        email = "staff-without-2fa@example.com"
+        from ports.usecases import roles
+
+        await roles.create_admin(world.container.deps, email=email, password=PASSWORD, actor="test")
+        assert (await console.post("/api/auth/sign-in", json={"email": email, "password": PASSWORD})).status_code == 200
+        no_2fa = await console.get("/api/admin/members")
+        assert no_2fa.status_code == 403
+        assert no_2fa.json()["detail"] == "second_factor_required"
+
+
+async def test_nobody_changes_their_own_role(world: BillingWorld) -> None:
+    async with world.http() as console, world.http() as other_console:
+        admin = await staff_member(world, console, Role.ADMIN)
+        other = await staff_member(world, other_console, Role.ADMIN)
+        own = await console.put(
+            f"/api/admin/accounts/{admin.account_id}/role", json={"role": "member", "reason": "stepping down"}
+        )
+        assert own.status_code == 403, own.text
+        assert "own role" in own.json()["detail"]
+        demoted = await console.put(
+            f"/api/admin/accounts/{other.account_id}/role", json={"role": "finance", "reason": "moved to finance"}
+        )
+        assert demoted.status_code == 200, demoted.text
+        assert (await other_console.get("/api/auth/session")).status_code == 401, "the changed account is signed out"
