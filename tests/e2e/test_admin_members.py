@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from adapters.sql import models
+from domain.rules import ProgramRules
 from domain.sessions import Role
 from entrypoints.settings import Settings
+from ports.usecases import exports
 from tests.e2e.billing_env import PASSWORD, BillingWorld, billing_world
 from tests.e2e.payout_env import staff_member
 
@@ -131,3 +133,33 @@ async def test_nobody_changes_their_own_role(world: BillingWorld) -> None:
         )
         assert demoted.status_code == 200, demoted.text
         assert (await other_console.get("/api/auth/session")).status_code == 401, "the changed account is signed out"
+
+
+async def test_exports_stream_csv_to_the_right_staff(world: BillingWorld) -> None:
+    async with world.http() as a, world.http() as admin_console, world.http() as finance_console:
+        joined = await world.member(a)
+        await world.join(joined)
+        await staff_member(world, admin_console, Role.ADMIN)
+        await staff_member(world, finance_console, Role.FINANCE)
+
+        members = await admin_console.get("/api/admin/exports/members.csv")
+        assert members.status_code == 200, members.text
+        assert members.headers["content-type"].startswith("text/csv")
+        assert members.headers["content-disposition"] == 'attachment; filename="tenure-members.csv"'
+        lines = members.text.splitlines()
+        assert lines[0] == ",".join(exports.MEMBER_COLUMNS)
+        row = next(line.split(",") for line in lines[1:] if joined.email in line)
+        assert row[0] == str(joined.account_id)
+        assert row[2:4] == ["Ada", "Lovelace"]
+        assert row[5] == "active"
+
+        assert (await admin_console.get("/api/admin/exports/payments.csv")).status_code == 403, "finance only"
+        assert (await a.get("/api/admin/exports/members.csv")).status_code == 403
+
+        payments = await finance_console.get("/api/admin/exports/payments.csv")
+        assert payments.status_code == 200, payments.text
+        mine = [line.split(",") for line in payments.text.splitlines()[1:] if str(joined.account_id) in line]
+        fee = ProgramRules().joining_fee
+        assert [(r[4], r[6], r[9]) for r in mine] == [("joining", str(fee.cents), fee.currency)]
+        payouts = await finance_console.get("/api/admin/exports/payouts.csv")
+        assert payouts.text.splitlines() == [",".join(exports.PAYOUT_COLUMNS)]

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sql import models
-from ports.outbound.directory import MemberQuery, MemberRow
+from ports.outbound.directory import MemberQuery, MemberRow, PaymentRow
 
 
 def _like_prefix(text: str) -> str:
@@ -81,4 +81,47 @@ class SqlMemberDirectory:
                 created_at=row[7],
             )
             for row in rows
+        ]
+
+    async def payments(self, *, after: UUID | None, limit: int) -> Sequence[PaymentRow]:
+        payment, invoice, membership, account = models.Payment, models.Invoice, models.Membership, models.Account
+        stmt = (
+            select(
+                payment.id,
+                account.id,
+                account.email,
+                membership.member_number,
+                invoice.purpose,
+                invoice.period_index,
+                payment.amount_cents,
+                payment.fee_cents,
+                payment.refunded_cents,
+                payment.currency,
+                payment.paid_at,
+                payment.dispute_status,
+            )
+            .join(invoice, invoice.id == payment.invoice_id)
+            .join(membership, membership.id == invoice.membership_id)
+            .join(account, account.id == membership.account_id)
+            .order_by(payment.id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(payment.id > after)
+        return [
+            PaymentRow(
+                payment_id=r[0],
+                account_id=r[1],
+                email=r[2],
+                member_number=r[3],
+                purpose=r[4],
+                period_index=r[5],
+                amount_cents=r[6],
+                fee_cents=r[7],
+                refunded_cents=r[8],
+                currency=r[9],
+                paid_at=r[10],
+                dispute_status=r[11],
+            )
+            for r in (await self._session.execute(stmt)).all()
         ]

@@ -1,7 +1,7 @@
 """`/api/admin`: staff routes. Every route takes the `staff` dependency: an admin or finance account whose
 sessions require a second factor. Anyone else gets 401 (anonymous) or 403 (member, or staff without 2FA)."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -11,6 +11,7 @@ from litestar import Controller, get, put
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Stream
 
 from domain.audit import AuditLink, verify_chain
 from domain.sessions import Role
@@ -19,7 +20,7 @@ from entrypoints.http.payouts import PayoutOut, payout_out
 from entrypoints.http.schemas import Problem
 from ports.outbound.directory import MemberRow
 from ports.outbound.profiles import Profile
-from ports.usecases import admin_members, roles
+from ports.usecases import admin_members, exports, roles
 from ports.usecases.auth import Principal
 from ports.usecases.credentials import require_recent_authentication
 from ports.usecases.deps import Deps
@@ -256,3 +257,36 @@ class AdminController(Controller):
     ) -> DashboardOut:
         """The member's home page exactly as `GET /api/dashboard` answers them (read-only; the access is logged)."""
         return dashboard_out(await admin_members.view_as_member(deps, staff, account_id))
+
+
+CSV_RESPONSES = {**PROBLEMS, 200: ResponseSpec(None, description="CSV (text/csv), streamed", media_type="text/csv")}
+
+
+def _csv(chunks: AsyncIterator[str], name: str) -> Stream:
+    return Stream(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="tenure-{name}.csv"', "Cache-Control": "no-store"},
+    )
+
+
+class ExportController(Controller):
+    """Exports stream in keyset batches: memory stays flat for any number of rows."""
+
+    path = "/api/admin/exports"
+    tags = ["admin"]
+
+    @get("/members.csv", operation_id="exportMembers", responses=CSV_RESPONSES)
+    async def members(self, staff: NamedDependency[Principal], deps: NamedDependency[Deps]) -> Stream:
+        """Every member account with its latest membership (staff)."""
+        return _csv(exports.members_csv(deps, staff), "members")
+
+    @get("/payments.csv", operation_id="exportPayments", responses=CSV_RESPONSES)
+    async def payments(self, staff: NamedDependency[Principal], deps: NamedDependency[Deps]) -> Stream:
+        """Every payment received, with refunds and disputes (finance)."""
+        return _csv(exports.payments_csv(deps, staff), "payments")
+
+    @get("/payouts.csv", operation_id="exportPayouts", responses=CSV_RESPONSES)
+    async def payouts(self, staff: NamedDependency[Principal], deps: NamedDependency[Deps]) -> Stream:
+        """Every payout with its frozen amounts; never bank or tax numbers (finance)."""
+        return _csv(exports.payouts_csv(deps, staff), "payouts")

@@ -16,7 +16,7 @@ from litestar.stores.redis import RedisStore
 from adapters.sandbox.kyc import SandboxIdentityVerifier
 from adapters.sandbox.payments import SandboxPaymentGateway
 from entrypoints.bootstrap import Container, build_container
-from entrypoints.http.admin import AdminController
+from entrypoints.http.admin import AdminController, ExportController
 from entrypoints.http.announcements import AnnouncementAdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.business_rules import BusinessRulesController
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             PasskeyController,
             OpenIdController,
             AdminController,
+            ExportController,
             ProfileController,
             SettingsController,
             NotificationController,

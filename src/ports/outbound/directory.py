@@ -27,7 +27,27 @@ class MemberRow:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentRow:
+    payment_id: UUID
+    account_id: UUID
+    email: str
+    member_number: int | None
+    purpose: str
+    period_index: int
+    amount_cents: int
+    fee_cents: int
+    refunded_cents: int
+    currency: str
+    paid_at: datetime
+    dispute_status: str | None
+
+
 class MemberDirectory(Protocol):
     async def search(self, query: MemberQuery, *, after: UUID | None, limit: int) -> Sequence[MemberRow]:
         """Member accounts matching `query`, oldest first (by account id), after `after`."""
+        ...
+
+    async def payments(self, *, after: UUID | None, limit: int) -> Sequence[PaymentRow]:
+        """Every payment received, oldest first (by payment id), with whose it is."""
         ...

@@ -22,6 +22,7 @@ from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 from ports.usecases.errors import InvalidInput, Refused
 from ports.usecases.payouts import require_finance
+from ports.usecases.spreadsheet import cell
 
 FIRST_TAX_YEAR = 2000
 CSV_COLUMNS = (
@@ -39,16 +40,6 @@ CSV_COLUMNS = (
     "box4_federal_tax_withheld",
     "payout_ids",
 )
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""A cell starting with one of these is a formula to a spreadsheet: W-9 text comes from members (OWASP CSV
-injection), so such cells are quoted with a leading apostrophe."""
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _dollars(money: Money) -> str:
@@ -71,7 +62,7 @@ async def form_1099_csv(deps: Deps, principal: Principal, tax_year: int) -> str:
             form = await uow.payouts.tax_form(UUID(max(record.payout_ids)))
             address = form.address if form else None
             writer.writerow(
-                _cell(value)
+                cell(value)
                 for value in (
                     record.tax_year,
                     record.person_id,
