@@ -163,3 +163,41 @@ async def test_exports_stream_csv_to_the_right_staff(world: BillingWorld) -> Non
         assert [(r[4], r[6], r[9]) for r in mine] == [("joining", str(fee.cents), fee.currency)]
         payouts = await finance_console.get("/api/admin/exports/payouts.csv")
         assert payouts.text.splitlines() == [",".join(exports.PAYOUT_COLUMNS)]
+
+
+async def test_support_actions_need_a_reason_and_land_in_the_audit_log(world: BillingWorld) -> None:
+    async with world.http() as member_client, world.http() as other_browser, world.http() as console:
+        member = await world.member(member_client)
+        assert (
+            await other_browser.post("/api/auth/sign-in", json={"email": member.email, "password": PASSWORD})
+        ).status_code == 200
+        staff = await staff_member(world, console, Role.ADMIN)
+        url = f"/api/admin/members/{member.account_id}"
+
+        assert (await console.post(f"{url}/sessions/end", json={"reason": ""})).status_code == 400
+        ended = await console.post(f"{url}/sessions/end", json={"reason": "lost phone, member called"})
+        assert ended.status_code == 200, ended.text
+        assert ended.json() == {"ended": 2}
+        assert (await member_client.get("/api/auth/session")).status_code == 401
+        assert (await other_browser.get("/api/auth/session")).status_code == 401
+
+        verified = await console.post(f"{url}/resend-verification", json={"reason": "member asked"})
+        assert verified.status_code == 409, "the address is verified already"
+        assert (
+            await console.post(f"/api/admin/members/{staff.account_id}/sessions/end", json={"reason": "x" * 5})
+        ).status_code == 404
+
+        log = (await console.get("/api/admin/audit", params={"entityId": str(member.account_id)})).json()
+        assert [(e["action"], e["actor"], e["reason"]) for e in log["items"]] == [
+            ("sessions_ended", f"account:{staff.account_id}", "lost phone, member called")
+        ]
+        assert log["items"][0]["after"] == {"sessions": 2}
+        by_actor = (await console.get("/api/admin/audit", params={"actor": f"account:{staff.account_id}"})).json()
+        assert {e["entityId"] for e in by_actor["items"]} == {str(member.account_id)}
+
+        first = (await console.get("/api/admin/audit", params={"limit": 1})).json()
+        assert len(first["items"]) == 1
+        assert first["nextCursor"]
+        second = (await console.get("/api/admin/audit", params={"limit": 1, "cursor": first["nextCursor"]})).json()
+        assert second["items"] != first["items"], "keyset pages move on"
+        assert (await member_client.get("/api/admin/audit")).status_code == 401

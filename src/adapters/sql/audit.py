@@ -7,6 +7,7 @@ Reading every chain pages by (entity_type, entity_id) with row-value comparisons
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, func, literal, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.sql import models
 from domain.audit import AuditLink, AuditRecord, ChainHead
 from domain.errors import AuditError, DomainError
-from ports.outbound.audit import ChainKey
+from ports.outbound.audit import AuditFilter, ChainKey
 from ports.outbound.errors import ConflictError
 
 _Row = models.AuditRecord
@@ -130,6 +131,20 @@ class SqlAuditLogRepository:
             ChainHead(entity_type=entity_type, entity_id=entity_id, seq=seq, hash=bytes.fromhex(hash_hex))
             for entity_type, entity_id, seq, hash_hex in rows
         ]
+
+    async def browse(self, where: AuditFilter, *, before: UUID | None, limit: int) -> Sequence[tuple[UUID, AuditLink]]:
+        stmt = select(_Row).order_by(_Row.id.desc()).limit(limit)
+        for column, value in (
+            (_Row.entity_type, where.entity_type),
+            (_Row.entity_id, where.entity_id),
+            (_Row.actor, where.actor),
+            (_Row.action, where.action),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if before is not None:
+            stmt = stmt.where(_Row.id < before)
+        return [(row.id, _link(row)) for row in await self._session.scalars(stmt)]
 
 
 def _following(after: ChainKey | None) -> list[ColumnElement[bool]]:

@@ -7,20 +7,22 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, get, put
+from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
+from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.audit import AuditLink, verify_chain
 from domain.sessions import Role
 from entrypoints.http.dashboard import DashboardOut, dashboard_out
 from entrypoints.http.payouts import PayoutOut, payout_out
 from entrypoints.http.schemas import Problem
+from ports.outbound.audit import AuditFilter
 from ports.outbound.directory import MemberRow
 from ports.outbound.profiles import Profile
-from ports.usecases import admin_members, exports, roles
+from ports.usecases import admin_members, admin_support, exports, roles
 from ports.usecases.auth import Principal
 from ports.usecases.credentials import require_recent_authentication
 from ports.usecases.deps import Deps
@@ -59,6 +61,31 @@ class AuditEntry(msgspec.Struct, rename="camel", kw_only=True):
 class AuditPage(msgspec.Struct, rename="camel", kw_only=True):
     items: list[AuditEntry]
     chain_valid: bool
+
+
+class Reason(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+
+
+class SessionsEnded(msgspec.Struct, rename="camel", kw_only=True):
+    ended: int
+
+
+class AuditLogEntry(msgspec.Struct, rename="camel", kw_only=True):
+    entity_type: str
+    entity_id: str
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    before: dict[str, str | int | bool | None]
+    after: dict[str, str | int | bool | None]
+    reason: str | None
+
+
+class AuditLogPage(msgspec.Struct, rename="camel", kw_only=True):
+    items: list[AuditLogEntry]
+    next_cursor: UUID | None
 
 
 class MemberRowOut(msgspec.Struct, rename="camel", kw_only=True):
@@ -250,6 +277,74 @@ class AdminController(Controller):
         """Everything about one member: account, profile, their home page as they see it (position and its
         history, eligibility with reasons, KYC, next charge), payouts, the audit trail and recent security events."""
         return _detail(await admin_members.member_detail(deps, staff, account_id))
+
+    @post(
+        "/members/{account_id:uuid}/resend-verification",
+        operation_id="resendMemberVerification",
+        status_code=HTTP_204_NO_CONTENT,
+        responses={**PROBLEMS, 409: ResponseSpec(Problem, description="The address is verified already")},
+    )
+    async def resend_verification(
+        self,
+        account_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> None:
+        """Email the member a fresh verification code (audited with the reason)."""
+        await admin_support.resend_verification(deps, staff, account_id, reason=data.reason)
+
+    @post(
+        "/members/{account_id:uuid}/sessions/end", operation_id="endMemberSessions", status_code=200, responses=PROBLEMS
+    )
+    async def end_sessions(
+        self,
+        account_id: FromPath[UUID],
+        data: JSONBody[Reason],
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> SessionsEnded:
+        """Sign the member out of every session (audited with the reason)."""
+        return SessionsEnded(ended=await admin_support.end_sessions(deps, staff, account_id, reason=data.reason))
+
+    @get("/audit", operation_id="browseAuditLog", responses=PROBLEMS)
+    async def audit_log(
+        self,
+        *,
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+        entity_type: Annotated[str | None, QueryParameter(name="entityType", max_length=48)] = None,
+        entity_id: Annotated[str | None, QueryParameter(name="entityId", max_length=64)] = None,
+        actor: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        action: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        cursor: Annotated[UUID | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=admin_support.AUDIT_PAGE_MAX)] = 50,
+    ) -> AuditLogPage:
+        """Every audit record, newest first, filtered by entity, actor (e.g. `account:<id>`) or action."""
+        page = await admin_support.browse_audit(
+            deps,
+            staff,
+            AuditFilter(entity_type=entity_type, entity_id=entity_id, actor=actor, action=action),
+            cursor=cursor,
+            limit=limit,
+        )
+        return AuditLogPage(
+            items=[
+                AuditLogEntry(
+                    entity_type=link.record.entity_type,
+                    entity_id=link.record.entity_id,
+                    seq=link.record.seq,
+                    at=link.record.at,
+                    actor=link.record.actor,
+                    action=link.record.action,
+                    before=dict(link.record.before),
+                    after=dict(link.record.after),
+                    reason=link.record.reason,
+                )
+                for link in page.items
+            ],
+            next_cursor=page.next_cursor,
+        )
 
     @get("/members/{account_id:uuid}/view", operation_id="viewAsMember", responses=PROBLEMS)
     async def view_as(
