@@ -201,3 +201,26 @@ async def test_support_actions_need_a_reason_and_land_in_the_audit_log(world: Bi
         second = (await console.get("/api/admin/audit", params={"limit": 1, "cursor": first["nextCursor"]})).json()
         assert second["items"] != first["items"], "keyset pages move on"
         assert (await member_client.get("/api/admin/audit")).status_code == 401
+
+
+async def test_the_staff_dashboard_counts_members_money_and_alerts(world: BillingWorld) -> None:
+    async with world.http() as a, world.http() as console:
+        await staff_member(world, console, Role.FINANCE)
+        before = (await console.get("/api/admin/dashboard")).json()
+        joined = await world.member(a)
+        await world.join(joined)
+        after = await console.get("/api/admin/dashboard")
+        assert after.status_code == 200, after.text
+        body = after.json()
+        assert body["membersByStatus"].get("active", 0) == before["membersByStatus"].get("active", 0) + 1
+        this_month = world.clock.now().strftime("%Y-%m")
+        inflow = {m["month"]: m["cents"] for m in body["inflowByMonth"]}
+        assert list(inflow)[-1] == this_month
+        assert len(inflow) == 12
+        gained = body["fundCents"] - before["fundCents"]
+        assert gained > 0, "the joining payment put the fund's share in"
+        assert inflow[this_month] - {m["month"]: m["cents"] for m in before["inflowByMonth"]}[this_month] == gained
+        assert body["fundByMonth"][-1] == {"month": this_month, "cents": body["fundCents"]}
+        assert body["thresholdCents"] == 10_000_000
+        assert body["alerts"] == [], "no launch date: nothing is overdue"
+        assert (await a.get("/api/admin/dashboard")).status_code == 403

@@ -1,6 +1,7 @@
 """The operational readings in a handful of aggregate statements (each an index or a small table read)."""
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.sql import models
 from domain.ledger import Account, normal_balance
 from domain.payouts import PayoutStatus
-from ports.outbound.operations import OpenPayouts, OperationalReadings
+from ports.outbound.operations import OpenPayouts, OperationalReadings, RoundSummary
 
 FINAL_PAYOUT_STATUSES = (PayoutStatus.COMPLETED, PayoutStatus.CANCELLED)
 
@@ -67,3 +68,50 @@ class SqlOperationalReadings:
                 for status, n, oldest in open_rows
             },
         )
+
+    async def memberships_by_status(self) -> Mapping[str, int]:
+        rows = await self._session.execute(
+            select(models.Membership.status, func.count()).group_by(models.Membership.status)
+        )
+        return {status: int(n) for status, n in rows.all()}
+
+    async def inflow_by_day(self, *, since: date) -> Sequence[tuple[date, int]]:
+        days = models.FundInflowDay
+        rows = await self._session.execute(
+            select(days.day, days.cents).where(days.day >= since, days.currency == "USD").order_by(days.day)
+        )
+        return [(day, int(cents)) for day, cents in rows.all()]
+
+    async def fund_movement_by_day(self, *, since: date) -> Sequence[tuple[date, int]]:
+        posting, entry = models.LedgerPosting, models.LedgerEntry
+        day = func.date(entry.occurred_at)
+        rows = await self._session.execute(
+            select(day, func.sum(posting.amount_cents))
+            .join(entry, entry.id == posting.entry_id)
+            .where(
+                posting.account == str(Account.FUND),
+                posting.currency == "USD",
+                entry.occurred_at >= datetime.combine(since, time(), tzinfo=UTC),
+            )
+            .group_by(day)
+            .order_by(day)
+        )
+        return [
+            (
+                value if isinstance(value, date) else date.fromisoformat(str(value)),
+                normal_balance(Account.FUND, int(total)),
+            )
+            for value, total in rows.all()
+        ]
+
+    async def recent_rounds(self, *, limit: int) -> Sequence[RoundSummary]:
+        rounds = models.PayoutRound
+        rows = await self._session.execute(
+            select(rounds.round_key, rounds.evaluated_at, rounds.winners, rounds.reward_cents)
+            .order_by(rounds.round_key.desc())
+            .limit(limit)
+        )
+        return [
+            RoundSummary(round_key=key, evaluated_at=at, winners=int(winners), reward_cents=int(reward))
+            for key, at, winners, reward in rows.all()
+        ]

@@ -2,7 +2,7 @@
 sessions require a second factor. Anyone else gets 401 (anonymous) or 403 (member, or staff without 2FA)."""
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -22,7 +22,7 @@ from entrypoints.http.schemas import Problem
 from ports.outbound.audit import AuditFilter
 from ports.outbound.directory import MemberRow
 from ports.outbound.profiles import Profile
-from ports.usecases import admin_members, admin_support, exports, roles
+from ports.usecases import admin_members, admin_support, exports, roles, staff_dashboard
 from ports.usecases.auth import Principal
 from ports.usecases.credentials import require_recent_authentication
 from ports.usecases.deps import Deps
@@ -86,6 +86,35 @@ class AuditLogEntry(msgspec.Struct, rename="camel", kw_only=True):
 class AuditLogPage(msgspec.Struct, rename="camel", kw_only=True):
     items: list[AuditLogEntry]
     next_cursor: UUID | None
+
+
+class MonthAmount(msgspec.Struct, rename="camel", kw_only=True):
+    month: str
+    """YYYY-MM"""
+    cents: int
+
+
+class RoundOut(msgspec.Struct, rename="camel", kw_only=True):
+    round: str
+    evaluated_at: datetime
+    winners: int
+    reward_cents: int
+
+
+class StaffDashboardOut(msgspec.Struct, rename="camel", kw_only=True):
+    members_by_status: dict[str, int]
+    inflow_by_month: list[MonthAmount]
+    fund_by_month: list[MonthAmount]
+    fund_cents: int
+    threshold_cents: int
+    open_payouts_by_status: dict[str, int]
+    recent_rounds: list[RoundOut]
+    alerts: list[str]
+    """inbox_lag | reconciliation_stale | reconciliation_drift | fund_ready_no_round | payout_stuck | payouts_frozen"""
+
+
+def _months(series: Sequence[tuple[date, int]]) -> list[MonthAmount]:
+    return [MonthAmount(month=month.strftime("%Y-%m"), cents=cents) for month, cents in series]
 
 
 class MemberRowOut(msgspec.Struct, rename="camel", kw_only=True):
@@ -253,6 +282,29 @@ class AdminController(Controller):
         async with deps.uow() as uow:
             chain = await uow.audit.chain(roles.AUDIT_ENTITY, str(account_id))
         return AuditPage(items=_audit_entries(chain), chain_valid=verify_chain(chain).ok)
+
+    @get("/dashboard", operation_id="getStaffDashboard", responses=PROBLEMS)
+    async def dashboard(self, staff: NamedDependency[Principal], deps: NamedDependency[Deps]) -> StaffDashboardOut:
+        """Members by status, twelve months of inflow and fund balance, open payouts, latest rounds, alerts."""
+        view = await staff_dashboard.staff_dashboard(deps, staff)
+        return StaffDashboardOut(
+            members_by_status=dict(view.members_by_status),
+            inflow_by_month=_months(view.inflow_by_month),
+            fund_by_month=_months(view.fund_by_month),
+            fund_cents=view.fund_cents,
+            threshold_cents=view.threshold_cents,
+            open_payouts_by_status=dict(view.payouts_by_status),
+            recent_rounds=[
+                RoundOut(
+                    round=r.round_key.isoformat(),
+                    evaluated_at=r.evaluated_at,
+                    winners=r.winners,
+                    reward_cents=r.reward_cents,
+                )
+                for r in view.recent_rounds
+            ],
+            alerts=[str(a) for a in view.alerts],
+        )
 
     @get("/members", operation_id="searchMembers", responses=PROBLEMS)
     async def members(

@@ -1,8 +1,8 @@
 """What operators watch, read from the database in one go at each metrics scrape (RELIABILITY.md 14)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 
@@ -30,7 +30,31 @@ class OperationalReadings:
     """Payouts not yet final, by status."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundSummary:
+    round_key: date
+    evaluated_at: datetime
+    winners: int
+    reward_cents: int
+
+
 class OperationalReadingsReader(Protocol):
     async def read(self, *, now: datetime, money_kind: str) -> OperationalReadings:
         """`money_kind`: the reconciliation kind whose last run's drift is `money_drift_cents`."""
+        ...
+
+    async def memberships_by_status(self) -> Mapping[str, int]:
+        """How many memberships are in each status (upper case, as stored)."""
+        ...
+
+    async def inflow_by_day(self, *, since: date) -> Sequence[tuple[date, int]]:
+        """Money into the fund per day (members' shares of payments, less reversals), from `since`."""
+        ...
+
+    async def fund_movement_by_day(self, *, since: date) -> Sequence[tuple[date, int]]:
+        """Net change of the fund's balance per day (inflow, committed rewards, releases), from `since`."""
+        ...
+
+    async def recent_rounds(self, *, limit: int) -> Sequence[RoundSummary]:
+        """The newest rounds first."""
         ...
