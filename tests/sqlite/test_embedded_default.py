@@ -214,3 +214,34 @@ async def test_identity_verification_through_the_sandbox_on_the_embedded_default
             return (await client.get("/api/kyc")).json()["status"] == "verified"
 
         await eventually(verified, timeout=30, what="the sandbox's webhook to verify the member in-process")
+
+
+async def test_the_staff_console_readings_work_on_sqlite(settings: Settings) -> None:
+    """The dashboard's per-day SQL (`date()` of a stored instant) and the metrics readings on the embedded default."""
+    from datetime import UTC, datetime
+
+    from domain.ledger import payment_received, split_payment
+    from domain.money import Money
+    from entrypoints.bootstrap import build_container
+    from ports.usecases.operations import program_readings
+
+    container = build_container(settings)
+    deps = container.deps
+    try:
+        now = datetime.now(UTC)
+        async with deps.uow() as uow:
+            rules = deps.rules.in_force(now)
+            entry = payment_received(
+                invoice_id=str(uuid.uuid4()), split=split_payment(Money(cents=30_000), rules=rules), at=now
+            )
+            await uow.ledger.post(entry)
+            await uow.commit()
+        async with deps.uow() as uow:
+            moved = await uow.operations.fund_movement_by_day(since=now.date())
+            rounds = await uow.operations.recent_rounds(limit=5)
+        found = await program_readings(deps)
+    finally:
+        await container.stop()
+    assert moved == [(now.date(), found.readings.fund_balance_cents)]
+    assert found.readings.fund_balance_cents > 0
+    assert rounds == []
