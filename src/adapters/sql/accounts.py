@@ -87,6 +87,20 @@ class SqlAccountRepository:
             )
         )
 
+    async def erase(self, account_id: UUID, *, placeholder_email: str) -> None:
+        await self._session.execute(
+            update(models.Account)
+            .where(models.Account.id == account_id)
+            .values(
+                email=placeholder_email,
+                password_hash=None,
+                totp_secret_sealed=None,
+                totp_enabled_at=None,
+                totp_last_step=None,
+                status="erased",
+            )
+        )
+
     async def staff_ids(self, *, limit: int) -> Sequence[UUID]:
         rows = await self._session.scalars(
             select(models.Account.id)

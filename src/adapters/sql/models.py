@@ -63,7 +63,7 @@ class Account(UUIDv7AuditBase):
     __table_args__ = (
         CheckConstraint("role IN ('member', 'admin', 'finance')", name="role_known"),
         CheckConstraint("email = lower(email)", name="email_lowercase"),
-        CheckConstraint("status IN ('active', 'disabled')", name="status_known"),
+        CheckConstraint("status IN ('active', 'disabled', 'erased')", name="status_known"),
     )
 
 

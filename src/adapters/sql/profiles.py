@@ -43,6 +43,18 @@ class SqlProfileRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def deletion_requests(self, *, after: UUID | None, limit: int) -> Sequence[UUID]:
+        stmt = (
+            select(models.Profile.account_id)
+            .join(models.Account, models.Account.id == models.Profile.account_id)
+            .where(models.Profile.deletion_requested_at.is_not(None), models.Account.status != "erased")
+            .order_by(models.Profile.account_id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(models.Profile.account_id > after)
+        return list(await self._session.scalars(stmt))
+
     async def get(self, account_id: UUID, *, for_update: bool = False) -> Profile | None:
         stmt = select(models.Profile).where(models.Profile.account_id == account_id)
         if for_update:

@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from entrypoints.http.schemas import Problem
 from entrypoints.http.settings import PreferenceItem, preference_items
 from ports.outbound.profiles import Profile
-from ports.usecases import profiles
+from ports.usecases import erasure, profiles
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 
@@ -120,7 +120,10 @@ class DataExport(msgspec.Struct, rename="camel", kw_only=True):
     security_events: list[ExportSecurityEvent]
 
 
-DELETION_DETAIL = "Your request is recorded. We will erase your personal data as the law and our records allow."
+DELETION_DETAIL = (
+    "Your request is recorded. A membership in the queue ends at the end of the period you paid for; your personal"
+    " data is erased once nothing is in flight. Payment, tax and audit records are kept as the law requires."
+)
 
 PROBLEMS = {
     400: ResponseSpec(Problem, description="Malformed body, wrong types or a field that cannot be set"),
@@ -237,6 +240,7 @@ class ProfileController(Controller):
     async def request_deletion(
         self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]
     ) -> DeletionRequested:
-        """Ask for my account to be erased. The request is recorded now; erasure itself comes later."""
-        requested_at = await profiles.request_deletion(deps, principal)
+        """Ask for my account to be erased: a membership in the queue ends at its period's end, and my personal data
+        is erased once nothing is in flight (no live membership, no open payout)."""
+        requested_at = await erasure.request_erasure(deps, principal)
         return DeletionRequested(requested_at=requested_at, detail=DELETION_DETAIL)

@@ -42,6 +42,10 @@ class AccountRepository(Protocol):
 
     async def has_live_membership(self, account_id: UUID) -> bool: ...
 
+    async def erase(self, account_id: UUID, *, placeholder_email: str) -> None:
+        """Replace the email with `placeholder_email`, drop every credential, and mark the account `erased`."""
+        ...
+
     async def staff_ids(self, *, limit: int) -> Sequence[UUID]:
         """Active staff accounts (admin, finance): who a staff alert goes to."""
         ...

@@ -34,6 +34,10 @@ class ProfileRepository(Protocol):
         """Insert or update the profile row of `profile.account_id` (concurrent first saves converge)."""
         ...
 
+    async def deletion_requests(self, *, after: UUID | None, limit: int) -> Sequence[UUID]:
+        """Accounts that asked to be erased and are not erased yet, in id order after `after`."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityEventView:

@@ -17,6 +17,7 @@ from ports.usecases.authenticators import PURGE_TASK, purge_challenges
 from ports.usecases.billing_commands import HANDLERS as BILLING_COMMANDS
 from ports.usecases.billing_sweep import SWEEP_TASK, sweep
 from ports.usecases.deps import Deps, EventHandler
+from ports.usecases.erasure import ERASE_TASK, erase_requested
 from ports.usecases.notifications import (
     DELIVER_TASK,
     MEMBER_EVENT_NAMES,
@@ -164,6 +165,17 @@ TASKS: TaskTable = task_table(
             max_retry_delay=timedelta(minutes=10),
             key=_constant(MONEY_TASK),
             cron="15 3 * * *",
+            coalesce=True,
+        ),
+        TaskSpec(
+            name=ERASE_TASK,
+            handler=erase_requested,
+            timeout=timedelta(minutes=30),
+            max_attempts=3,
+            retry_delay=timedelta(minutes=1),
+            max_retry_delay=timedelta(minutes=10),
+            key=_constant(ERASE_TASK),
+            cron="45 2 * * *",
             coalesce=True,
         ),
         TaskSpec(

@@ -39,6 +39,7 @@ SAMPLE_PAYLOADS: dict[str, dict[str, object]] = {
     "payments.reconcile_money": {},
     "billing.sweep": {},
     "auth.purge_challenges": {},
+    "accounts.erase_requested": {},
     "kyc.process_event": {"messageId": "0192f0c4-0000-7000-8000-000000000005"},
     "kyc.refetch_pending": {},
     "kyc.remind": {},
