@@ -3,7 +3,7 @@ sessions require a second factor. Anyone else gets 401 (anonymous) or 403 (membe
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -71,16 +71,9 @@ class SessionsEnded(msgspec.Struct, rename="camel", kw_only=True):
     ended: int
 
 
-class AuditLogEntry(msgspec.Struct, rename="camel", kw_only=True):
+class AuditLogEntry(AuditEntry, kw_only=True):
     entity_type: str
     entity_id: str
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    before: dict[str, str | int | bool | None]
-    after: dict[str, str | int | bool | None]
-    reason: str | None
 
 
 class AuditLogPage(msgspec.Struct, rename="camel", kw_only=True):
@@ -176,20 +169,22 @@ class MemberDetailOut(msgspec.Struct, rename="camel", kw_only=True):
     security_events: list[SecurityEventOut]
 
 
+def _entry_fields(link: AuditLink) -> dict[str, Any]:
+    record = link.record
+    return {
+        "seq": record.seq,
+        "at": record.at,
+        "actor": record.actor,
+        "action": record.action,
+        "before": dict(record.before),
+        "after": dict(record.after),
+        "reason": record.reason,
+        "hash": link.hash.hex(),
+    }
+
+
 def _audit_entries(chain: Sequence[AuditLink]) -> list[AuditEntry]:
-    return [
-        AuditEntry(
-            seq=link.record.seq,
-            at=link.record.at,
-            actor=link.record.actor,
-            action=link.record.action,
-            before=dict(link.record.before),
-            after=dict(link.record.after),
-            reason=link.record.reason,
-            hash=link.hash.hex(),
-        )
-        for link in chain
-    ]
+    return [AuditEntry(**_entry_fields(link)) for link in chain]
 
 
 def _row(row: MemberRow) -> MemberRowOut:
@@ -383,15 +378,7 @@ class AdminController(Controller):
         return AuditLogPage(
             items=[
                 AuditLogEntry(
-                    entity_type=link.record.entity_type,
-                    entity_id=link.record.entity_id,
-                    seq=link.record.seq,
-                    at=link.record.at,
-                    actor=link.record.actor,
-                    action=link.record.action,
-                    before=dict(link.record.before),
-                    after=dict(link.record.after),
-                    reason=link.record.reason,
+                    entity_type=link.record.entity_type, entity_id=link.record.entity_id, **_entry_fields(link)
                 )
                 for link in page.items
             ],

@@ -348,16 +348,35 @@ async def sign_in(
             rehashed = await asyncio.to_thread(auth.hasher.hash, normalise_password(password))
             account = replace(account, password_hash=rehashed)
             await uow.accounts.save(account)
-        if replaces_token:
-            old = await uow.sessions.by_token_hash(token_hash(replaces_token))
-            if old is not None:
-                await uow.sessions.revoke(old[0].id, account_id=old[0].account_id, at=now)
-        new = await open_session(deps, uow, account, client, second_factor=with_second_factor)
-        await uow.security_log.record(
-            "sign_in_succeeded", at=now, account_id=account.id, ip=client.ip, user_agent=client.user_agent
+        new = await signed_in(
+            deps, uow, account, client, replaces_token=replaces_token, second_factor=with_second_factor
         )
         await uow.commit()
     await auth.limiter.success(SIGN_IN, email)
+    return new
+
+
+async def signed_in(
+    deps: Deps,
+    uow: UnitOfWork,
+    account: Account,
+    client: Client,
+    *,
+    replaces_token: str | None,
+    second_factor: bool,
+    how: str | None = None,
+) -> NewSession:
+    """The end of every sign-in (password, passkey, provider): the browser's previous session ends, a fresh one
+    opens (no fixation), and the security log records how."""
+    now = deps.clock.now()
+    if replaces_token:
+        old = await uow.sessions.by_token_hash(token_hash(replaces_token))
+        if old is not None:
+            await uow.sessions.revoke(old[0].id, account_id=old[0].account_id, at=now)
+    new = await open_session(deps, uow, account, client, second_factor=second_factor)
+    await uow.security_log.record(
+        "sign_in_succeeded", at=now, account_id=account.id, ip=client.ip, user_agent=client.user_agent, detail=how
+    )
     return new
 
 

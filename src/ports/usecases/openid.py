@@ -36,8 +36,8 @@ from ports.usecases.auth import (
     Principal,
     auth_services,
     count_failure,
-    open_session,
     second_factor_ok,
+    signed_in,
     throttle_check,
     token_hash,
 )
@@ -339,31 +339,11 @@ async def _sign_in(
             )
             await uow.commit()
             return Finished(outcome=Outcome.SECOND_FACTOR_REQUIRED, pending_id=pending.id)
-        session = await _open(deps, uow, account, client, replaces_token, second_factor=False, how=provider.name)
+        session = await signed_in(
+            deps, uow, account, client, replaces_token=replaces_token, second_factor=False, how=provider.name
+        )
         await uow.commit()
     return Finished(outcome=Outcome.SIGNED_IN, session=session)
-
-
-async def _open(
-    deps: Deps,
-    uow: UnitOfWork,
-    account: Account,
-    client: Client,
-    replaces_token: str | None,
-    *,
-    second_factor: bool,
-    how: str,
-) -> NewSession:
-    now = deps.clock.now()
-    if replaces_token:
-        old = await uow.sessions.by_token_hash(token_hash(replaces_token))
-        if old is not None:
-            await uow.sessions.revoke(old[0].id, account_id=old[0].account_id, at=now)
-    session = await open_session(deps, uow, account, client, second_factor=second_factor)
-    await uow.security_log.record(
-        "sign_in_succeeded", at=now, account_id=account.id, ip=client.ip, user_agent=client.user_agent, detail=how
-    )
-    return session
 
 
 async def finish_second_factor(
@@ -419,7 +399,9 @@ async def finish_second_factor(
             raise InvalidCode()
         await uow.challenges.consume(pending_id, at=deps.clock.now())
         account = await uow.accounts.get(account.id, for_update=True) or account
-        session = await _open(deps, uow, account, client, replaces_token, second_factor=True, how="oidc+totp")
+        session = await signed_in(
+            deps, uow, account, client, replaces_token=replaces_token, second_factor=True, how="oidc+totp"
+        )
         await uow.commit()
     return session
 

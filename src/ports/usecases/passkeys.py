@@ -24,8 +24,8 @@ from ports.usecases.auth import (
     auth_services,
     count_failure,
     open_session,
+    signed_in,
     throttle_check,
-    token_hash,
 )
 from ports.usecases.authenticators import (
     CHALLENGE_BYTES,
@@ -172,7 +172,6 @@ async def sign_in(
     auth = auth_services(deps)
     client = client or Client()
     await throttle_check(auth.limiter, (SIGN_IN_BY_ADDRESS, client.ip))
-    now = deps.clock.now()
     async with deps.uow() as uow:
         try:
             passkey = await verified_passkey(
@@ -185,18 +184,8 @@ async def sign_in(
             await uow.commit()  # the challenge stays used, the refusal logged
             await count_failure(auth.limiter, (SIGN_IN_BY_ADDRESS, client.ip))
             raise
-        if replaces_token:
-            old = await uow.sessions.by_token_hash(token_hash(replaces_token))
-            if old is not None:
-                await uow.sessions.revoke(old[0].id, account_id=old[0].account_id, at=now)
-        new = await open_session(deps, uow, account, client, second_factor=True)
-        await uow.security_log.record(
-            "sign_in_succeeded",
-            at=now,
-            account_id=account.id,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            detail="passkey",
+        new = await signed_in(
+            deps, uow, account, client, replaces_token=replaces_token, second_factor=True, how="passkey"
         )
         await uow.commit()
     return new
