@@ -142,7 +142,17 @@ async def run(members: int, rounds: int) -> dict[str, object]:
                     )
             queued = await queue.count("queued")
             # For information: one delivery job of the last publish (1,000 feed items), run in-process.
-            first = {"announcementId": str(draft.id), "batch": 0, "afterAccountId": None, "limit": announcements.BATCH}
+            # The first batch as publish() fixes it: from the start up to the BATCH-th member account id.
+            upto = await conn.fetchval(
+                "SELECT id FROM accounts WHERE role = 'member' AND status = 'active' ORDER BY id OFFSET $1 LIMIT 1",
+                announcements.BATCH - 1,
+            )
+            first = {
+                "announcementId": str(draft.id),
+                "batch": 0,
+                "afterAccountId": None,
+                "uptoAccountId": str(upto),
+            }
             t = time.perf_counter()
             added = await TASKS[announcements.DELIVER_TASK].handler(deps, first)
             batch_s = time.perf_counter() - t
