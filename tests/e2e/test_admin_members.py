@@ -13,6 +13,7 @@ from domain.rules import ProgramRules
 from domain.sessions import Role
 from entrypoints.settings import Settings
 from ports.usecases import exports
+from ports.usecases.erasure import ERASE_TASK
 from tests.e2e.billing_env import PASSWORD, BillingWorld, billing_world
 from tests.e2e.payout_env import staff_member
 
@@ -224,3 +225,25 @@ async def test_the_staff_dashboard_counts_members_money_and_alerts(world: Billin
         assert body["thresholdCents"] == 10_000_000
         assert body["alerts"] == [], "no launch date: nothing is overdue"
         assert (await a.get("/api/admin/dashboard")).status_code == 403
+
+
+async def test_notes_stay_out_of_the_audit_log_and_go_with_an_erasure(world: BillingWorld) -> None:
+    async with world.http() as member_client, world.http() as console:
+        member = await world.member(member_client)
+        staff = await staff_member(world, console, Role.ADMIN)
+        url = f"/api/admin/members/{member.account_id}/notes"
+        assert (await console.post(url, json={"body": ""})).status_code == 400
+        added = await console.post(url, json={"body": "Called about a failed card; will retry Friday."})
+        assert added.status_code == 201, added.text
+        note = added.json()
+        assert note["authorId"] == str(staff.account_id)
+        assert [n["id"] for n in (await console.get(url)).json()["items"]] == [note["id"]]
+        assert (await member_client.get(url)).status_code == 403
+
+        log = (await console.get("/api/admin/audit", params={"entityId": str(member.account_id)})).json()["items"]
+        assert [(e["action"], e["after"]) for e in log] == [("note_added", {"note": note["id"]})]
+        assert "failed card" not in str(log), "the note's text is personal data: never in the audit log"
+
+        assert (await member_client.post("/api/profiles/me/deletion-request")).status_code == 202
+        assert await world.run(ERASE_TASK) == {"erased": 1}
+        assert (await console.get(url)).json()["items"] == []

@@ -178,6 +178,22 @@ class AuthChallenge(UUIDv7Base):
     __table_args__ = (CheckConstraint("expires_at > issued_at", name="expires_after_issue"),)
 
 
+class MemberNote(UUIDv7Base):
+    """A staff note on a member's account (personal data: erased with the account, never copied to the audit log)."""
+
+    __tablename__ = "member_notes"
+
+    account_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    author_id: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+    __table_args__ = (
+        Index("ix_member_notes_account_created", "account_id", "created_at"),
+        CheckConstraint("length(body) BETWEEN 1 AND 2000", name="body_length"),
+    )
+
+
 class SecurityEvent(UUIDv7Base):
     """Sign-in successes and failures, code failures, lockouts: separate from the chained audit log."""
 

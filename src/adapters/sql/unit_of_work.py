@@ -28,6 +28,7 @@ from adapters.sql.directory import SqlMemberDirectory
 from adapters.sql.inbox import SqlInboxRepository
 from adapters.sql.kyc import SqlKycRepository
 from adapters.sql.ledger import SqlLedgerRepository
+from adapters.sql.notes import SqlMemberNoteRepository
 from adapters.sql.notifications import SqlDeliveryLog, SqlNotificationFeed, SqlNotificationPreferenceRepository
 from adapters.sql.operations import SqlOperationalReadings
 from adapters.sql.outbox import SqlOutboxRepository
@@ -98,6 +99,7 @@ class SqlUnitOfWork:
         self.announcements = SqlAnnouncementRepository(self._session)
         self.operations = SqlOperationalReadings(self._session)
         self.directory = SqlMemberDirectory(self._session)
+        self.notes = SqlMemberNoteRepository(self._session)
         self._pending = []
         return self
 

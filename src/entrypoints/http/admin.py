@@ -21,6 +21,7 @@ from entrypoints.http.payouts import PayoutOut, payout_out
 from entrypoints.http.schemas import Problem
 from ports.outbound.audit import AuditFilter
 from ports.outbound.directory import MemberRow
+from ports.outbound.notes import MemberNote
 from ports.outbound.profiles import Profile
 from ports.usecases import admin_members, admin_support, exports, roles, staff_dashboard
 from ports.usecases.auth import Principal
@@ -65,6 +66,25 @@ class AuditPage(msgspec.Struct, rename="camel", kw_only=True):
 
 class Reason(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+
+
+class NoteIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=admin_support.NOTE_MAX)]
+
+
+class NoteOut(msgspec.Struct, rename="camel", kw_only=True):
+    id: UUID
+    author_id: UUID
+    body: str
+    created_at: datetime
+
+
+class NoteList(msgspec.Struct, rename="camel", kw_only=True):
+    items: list[NoteOut]
+
+
+def _note(note: MemberNote) -> NoteOut:
+    return NoteOut(id=note.id, author_id=note.author_id, body=note.body, created_at=note.created_at)
 
 
 class SessionsEnded(msgspec.Struct, rename="camel", kw_only=True):
@@ -353,6 +373,24 @@ class AdminController(Controller):
     ) -> SessionsEnded:
         """Sign the member out of every session (audited with the reason)."""
         return SessionsEnded(ended=await admin_support.end_sessions(deps, staff, account_id, reason=data.reason))
+
+    @post("/members/{account_id:uuid}/notes", operation_id="addMemberNote", status_code=201, responses=PROBLEMS)
+    async def add_note(
+        self,
+        account_id: FromPath[UUID],
+        data: JSONBody[NoteIn],
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> NoteOut:
+        """A note for other staff (its text stays out of the audit log; erased with the member's data)."""
+        return _note(await admin_support.add_note(deps, staff, account_id, body=data.body))
+
+    @get("/members/{account_id:uuid}/notes", operation_id="listMemberNotes", responses=PROBLEMS)
+    async def notes(
+        self, account_id: FromPath[UUID], staff: NamedDependency[Principal], deps: NamedDependency[Deps]
+    ) -> NoteList:
+        """The newest 100 notes on the member's account."""
+        return NoteList(items=[_note(n) for n in await admin_support.notes_of(deps, staff, account_id)])
 
     @get("/audit", operation_id="browseAuditLog", responses=PROBLEMS)
     async def audit_log(

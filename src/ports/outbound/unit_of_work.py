@@ -23,6 +23,7 @@ from ports.outbound.directory import MemberDirectory
 from ports.outbound.inbox import InboxRepository
 from ports.outbound.kyc_records import KycRepository
 from ports.outbound.ledger import LedgerRepository
+from ports.outbound.notes import MemberNoteRepository
 from ports.outbound.notifications import DeliveryLog, NotificationFeed, NotificationPreferenceRepository
 from ports.outbound.oidc import IdentityRepository
 from ports.outbound.operations import OperationalReadingsReader
@@ -105,6 +106,9 @@ class UnitOfWork(Protocol):
 
     @property
     def directory(self) -> MemberDirectory: ...
+
+    @property
+    def notes(self) -> MemberNoteRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -10,6 +10,7 @@ from domain.one_time_codes import CodePurpose
 from domain.sessions import Role
 from ports.outbound.accounts import Account
 from ports.outbound.audit import AuditFilter
+from ports.outbound.notes import MemberNote
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal, issue_emailed_code, require_staff
@@ -95,3 +96,38 @@ async def end_sessions(deps: Deps, staff: Principal, account_id: UUID, *, reason
         await uow.security_log.record("sessions_ended_by_staff", at=now, account_id=account.id)
         await uow.commit()
     return ended
+
+
+NOTE_MAX = 2000
+NOTES_SHOWN = 100
+
+
+async def add_note(deps: Deps, staff: Principal, account_id: UUID, *, body: str) -> MemberNote:
+    """A note for other staff on the member's account. Its text stays in the notes (erasable personal data); the
+    audit chain records only that a note was added, by whom."""
+    require_staff(staff)
+    text = body.strip()
+    if not 1 <= len(text) <= NOTE_MAX:
+        raise InvalidInput(f"a note has 1 to {NOTE_MAX} characters")
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        account = await _member_locked(uow, account_id)
+        note = await uow.notes.add(account_id=account.id, author_id=staff.account_id, body=text, now=now)
+        await record_audit(
+            uow,
+            entity_type=AUDIT_ENTITY,
+            entity_id=str(account.id),
+            actor=f"account:{staff.account_id}",
+            action="note_added",
+            at=now,
+            after={"note": str(note.id)},
+        )
+        await uow.commit()
+    return note
+
+
+async def notes_of(deps: Deps, staff: Principal, account_id: UUID) -> Sequence[MemberNote]:
+    require_staff(staff)
+    async with deps.uow() as uow:
+        await _member_locked(uow, account_id)
+        return await uow.notes.for_account(account_id, limit=NOTES_SHOWN)

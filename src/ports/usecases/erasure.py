@@ -4,9 +4,10 @@ rows; ledger, tax and audit records are kept for their retention period).
 A request is honoured by the daily `accounts.erase_requested` job once nothing is in flight: no live membership
 (a cancellation at period end is scheduled when the request is made; a winner's membership stays live until the
 ACH return window has passed) and no payout that is not final. Erasing keeps the account row (payments, payouts and
-audit chains refer to it) but replaces the email with a placeholder, drops every credential, session, passkey and
-linked identity, blanks the profile, and keeps of the identity check only what stops one person winning twice (the
-keyed fingerprint; never a name or number). Bank and tax details of a paid winner stay sealed for tax retention.
+audit chains refer to it) but replaces the email with a placeholder, drops every credential, session, passkey,
+linked identity and staff note, blanks the profile, and keeps of the identity check only what stops one person
+winning twice (the keyed fingerprint; never a name or number). A paid winner's bank and tax details stay sealed
+for tax retention.
 """
 
 import contextlib
@@ -62,6 +63,7 @@ async def erase_account(deps: Deps, account_id: UUID) -> str:
         )
         await uow.sessions.revoke_all(account.id, at=now)
         await uow.backup_codes.replace_all(account.id, [], at=now)
+        await uow.notes.erase(account.id)
         for passkey in await uow.passkeys.list_for(account.id):
             await uow.passkeys.delete(account.id, passkey.id)
         for identity in await uow.identities.list_for(account.id):
