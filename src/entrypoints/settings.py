@@ -100,7 +100,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     google_issuer: str = "https://accounts.google.com"
     """Only for tests (a local fake provider); production talks to Google."""
     metrics_token: str | None = None
-    """When set, `GET /metrics` needs it as a bearer token."""
+    """When set (required in production), `GET /metrics` needs it as a bearer token."""
     cors_allow_origins: str = ""
     forwarded_allow_ips: str = "127.0.0.1"
     session_idle_minutes: int = 30
@@ -228,6 +228,10 @@ def _cross_checks(s: Settings) -> list[str]:
             problems.append(f"{env_name('secret_key')}: production requires a random secret of at least 32 chars")
         if s.launch_date is None:
             problems.append(f"{env_name('launch_date')}: required in production (YYYY-MM-DD)")
+        if not s.metrics_token or len(s.metrics_token) < 24:
+            problems.append(
+                f"{env_name('metrics_token')}: production requires a token of at least 24 characters for /metrics"
+            )
         if not s.payout_data_key or len(s.payout_data_key) < 32 or s.payout_data_key == s.secret_key:
             problems.append(
                 f"{env_name('payout_data_key')}: production requires a random key of at least 32 chars, "

@@ -71,6 +71,12 @@ async def test_staff_find_members_and_see_why_they_are_where_they_are(world: Bil
                 break
         assert seen == sorted(set(seen)) == sorted(m["accountId"] for m in by_name["items"])
 
+        for odd in ("²", "9" * 40, "%_\\"):  # not a member number; wildcards are literal
+            answered = await console.get("/api/admin/members", params={"q": odd})
+            assert answered.status_code == 200, (odd, answered.text)
+            assert answered.json()["items"] == []
+        assert (await console.get("/api/admin/members", params={"q": "a\x00b"})).status_code == 400
+        assert (await console.get("/api/admin/audit", params={"actor": "\x00"})).status_code == 400
         bad = await console.get("/api/admin/members", params={"status": "sleeping"})
         assert bad.status_code == 422
         assert (await console.get("/api/admin/members", params={"limit": 0})).status_code == 400

@@ -66,6 +66,16 @@ async def register(client: AsyncTestClient[Litestar], authenticator: SoftAuthent
     return created.json()
 
 
+async def passkey_step_up(client: AsyncTestClient[Litestar], authenticator: SoftAuthenticator) -> None:
+    """Prove the passkey again in this session (adding another second factor needs a session that proved one)."""
+    ceremony = (await client.post("/api/auth/passkeys/step-up/options")).json()
+    stepped = await client.post(
+        "/api/auth/passkeys/step-up",
+        json={"challengeId": ceremony["challengeId"], "credential": authenticator.get(ceremony["publicKey"])},
+    )
+    assert stepped.status_code == 200, stepped.text
+
+
 async def assertion(
     client: AsyncTestClient[Litestar], authenticator: SoftAuthenticator, **overrides: Any
 ) -> dict[str, Any]:
@@ -102,6 +112,9 @@ async def test_register_rename_and_sign_in_with_a_passkey_alone(
     assert renamed.status_code == 204
     assert [p["name"] for p in (await client.get("/api/auth/passkeys")).json()["items"]] == ["Phone"]
 
+    refused = await client.post("/api/auth/passkeys/registration/options")
+    assert refused.json()["code"] == "step_up_required", "a password session cannot add a second passkey"
+    await passkey_step_up(client, authenticator)
     second = (await client.post("/api/auth/passkeys/registration/options")).json()["publicKey"]
     excluded = [b64url_decode(c["id"]) for c in second["excludeCredentials"]]
     assert excluded == [authenticator.credentials[0].credential_id], "a registered device cannot register again"
@@ -159,7 +172,9 @@ async def test_a_wrong_origin_or_rp_id_is_refused(
     assert refused.status_code == 422, refused.text
     assert (await client.get("/api/auth/passkeys")).json()["items"] == []
 
-    await register(client, SoftAuthenticator(origin=ORIGIN))
+    first = SoftAuthenticator(origin=ORIGIN)
+    await register(client, first)
+    await passkey_step_up(client, first)
     authenticator = SoftAuthenticator(origin=ORIGIN)
     await register(client, authenticator, name="second")
     async with open_client(other_app) as browser:
@@ -244,8 +259,8 @@ async def test_a_passkey_is_a_second_factor_after_the_password(
 ) -> None:
     client, email = member
     authenticator = SoftAuthenticator(origin=ORIGIN, user_verified=False)  # a security key without a PIN
+    await enrol(client, clock)  # TOTP first: its confirmation opens a second-factor session, which may add a passkey
     await register(client, authenticator)
-    await enrol(client, clock)
     async with open_client(other_app) as browser, open_client(third_app) as other:
         assert (await sign_in(browser, email)).json()["code"] == "second_factor_required"
         with_passkey = await browser.post(
@@ -319,6 +334,18 @@ async def test_staff_may_use_a_passkey_instead_of_totp(
         assert last.status_code == 403, "a staff account keeps its only second factor"
         assert "second factor" in last.json()["detail"]
         assert len((await staff.get("/api/auth/passkeys")).json()["items"]) == 1
+
+        stepped = await staff.post("/api/auth/step-up", json={"password": PASSWORD})
+        assert stepped.json()["secondFactor"] is True, "a password step-up never drops the passkey's proof"
+        assert (await staff.get(audit_url)).status_code == 200
+
+        # The password alone (a thief's sign-in) must not mint a second factor of its own.
+        assert (await sign_in(staff, admin_email)).json()["secondFactor"] is False
+        for path in ("/api/auth/passkeys/registration/options", "/api/auth/totp/enrolment"):
+            refused = await staff.post(path)
+            assert refused.status_code == 403, (path, refused.text)
+            assert refused.json()["code"] == "step_up_required"
+        assert (await staff.get(audit_url)).status_code == 403
 
 
 async def test_nobody_can_touch_another_members_passkeys_or_remove_their_last_way_in(

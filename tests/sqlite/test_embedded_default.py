@@ -217,12 +217,16 @@ async def test_identity_verification_through_the_sandbox_on_the_embedded_default
 
 
 async def test_the_staff_console_readings_work_on_sqlite(settings: Settings) -> None:
-    """The dashboard's per-day SQL (`date()` of a stored instant) and the metrics readings on the embedded default."""
+    """The dashboard's per-day SQL (`date()` of a stored instant), the metrics readings, member search and the
+    members export on the embedded default."""
     from datetime import UTC, datetime
 
     from domain.ledger import payment_received, split_payment
     from domain.money import Money
+    from domain.sessions import Role
     from entrypoints.bootstrap import build_container
+    from ports.usecases import admin_members, exports
+    from ports.usecases.auth import Principal
     from ports.usecases.operations import program_readings
 
     container = build_container(settings)
@@ -240,8 +244,25 @@ async def test_the_staff_console_readings_work_on_sqlite(settings: Settings) -> 
             moved = await uow.operations.fund_movement_by_day(since=now.date())
             rounds = await uow.operations.recent_rounds(limit=5)
         found = await program_readings(deps)
+        async with deps.uow() as uow:
+            await uow.accounts.add(email="sqlite-member@example.com", password_hash=None, role="member", now=now)
+            await uow.commit()
+        staff = Principal(
+            account_id=uuid.uuid4(),
+            email="staff@example.com",
+            role=Role.ADMIN,
+            session_id=uuid.uuid4(),
+            authenticated_at=now,
+            second_factor=True,
+        )
+        page = await admin_members.search_members(
+            deps, staff, text="sqlite-member", status="none", cursor=None, limit=5
+        )
+        exported = "".join([chunk async for chunk in exports.members_csv(deps, staff)])
     finally:
         await container.stop()
+    assert [row.email for row in page.items] == ["sqlite-member@example.com"]
+    assert "sqlite-member@example.com" in exported
     assert moved == [(now.date(), found.readings.fund_balance_cents)]
     assert found.readings.fund_balance_cents > 0
     assert rounds == []

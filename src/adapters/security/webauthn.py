@@ -34,6 +34,7 @@ ALGORITHMS = [
     COSEAlgorithmIdentifier.EDDSA,
     COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
 ]
+MAX_CREDENTIAL_ID_BYTES = 1023  # WebAuthn L3 §5.1.3 (and our column)
 TIMEOUT_MS = 300_000  # the challenge lives 5 minutes (domain.challenges)
 
 
@@ -75,6 +76,8 @@ class PyWebAuthnRelyingParty:
             )
         except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
             raise PasskeyRejected(str(exc) or type(exc).__name__) from exc
+        if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+            raise PasskeyRejected("the credential id is longer than WebAuthn allows")
         return NewCredential(
             credential_id=verified.credential_id,
             public_key=verified.credential_public_key,

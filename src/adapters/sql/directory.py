@@ -1,6 +1,6 @@
 """The member directory on SQL: one statement, keyset-paged on the account id (UUIDv7: creation order).
 
-Each account is shown with its latest membership (a lateral "newest first, limit 1" on the membership index).
+Each account is shown with its latest membership (a correlated "newest first, limit 1" on the membership index).
 Email matches are prefix matches on the lower-cased, unique email index; names match case-insensitively; a number
 matches a member number exactly.
 """
@@ -8,11 +8,15 @@ matches a member number exactly.
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from adapters.sql import models
 from ports.outbound.directory import MemberQuery, MemberRow, PaymentRow
+
+MEMBER_NUMBER_DIGITS = 18
+"""Longer digit strings cannot be a member number (BIGINT): they are searched as text only."""
 
 
 def _like_prefix(text: str) -> str:
@@ -25,13 +29,15 @@ class SqlMemberDirectory:
         self._session = session
 
     async def search(self, query: MemberQuery, *, after: UUID | None, limit: int) -> Sequence[MemberRow]:
-        account, profile, membership = models.Account, models.Profile, models.Membership
-        latest = (
-            select(membership.member_number, membership.status)
-            .where(membership.account_id == account.id)
-            .order_by(membership.created_at.desc(), membership.id.desc())
+        account, profile = models.Account, models.Profile
+        latest = aliased(models.Membership, name="latest")
+        newest_id = (
+            select(models.Membership.id)
+            .where(models.Membership.account_id == account.id)
+            .order_by(models.Membership.created_at.desc(), models.Membership.id.desc())
             .limit(1)
-            .lateral("latest")
+            .correlate(account)
+            .scalar_subquery()
         )
         stmt = (
             select(
@@ -39,13 +45,13 @@ class SqlMemberDirectory:
                 account.email,
                 profile.legal_first_name,
                 profile.legal_last_name,
-                latest.c.member_number,
-                latest.c.status,
+                latest.member_number,
+                latest.status,
                 account.status,
                 account.created_at,
             )
             .outerjoin(profile, profile.account_id == account.id)
-            .outerjoin(latest, true())
+            .outerjoin(latest, latest.id == newest_id)  # a correlated "newest first, limit 1": SQLite has no LATERAL
             .where(account.role == "member")
             .order_by(account.id)
             .limit(limit)
@@ -55,8 +61,8 @@ class SqlMemberDirectory:
         text = (query.text or "").strip()
         if text:
             conditions: list[ColumnElement[bool]] = [account.email.like(_like_prefix(text.lower()), escape="\\")]
-            if text.isdigit():
-                conditions.append(latest.c.member_number == int(text))
+            if text.isascii() and text.isdigit() and len(text) <= MEMBER_NUMBER_DIGITS:
+                conditions.append(latest.member_number == int(text))
             words = text.lower().split()
             first, last = func.lower(profile.legal_first_name), func.lower(profile.legal_last_name)
             if len(words) == 1:
@@ -65,9 +71,9 @@ class SqlMemberDirectory:
                 conditions.append(and_(first == words[0], last == words[1]))
             stmt = stmt.where(or_(*conditions))
         if query.status == "none":
-            stmt = stmt.where(latest.c.status.is_(None))
+            stmt = stmt.where(latest.status.is_(None))
         elif query.status:
-            stmt = stmt.where(latest.c.status == query.status)
+            stmt = stmt.where(latest.status == query.status)
         rows = (await self._session.execute(stmt)).all()
         return [
             MemberRow(

@@ -204,12 +204,13 @@ class SqlChallengeRepository:
         )
         return challenge, row.secret
 
-    async def consume(self, challenge_id: UUID, *, at: datetime) -> None:
-        await self._session.execute(
+    async def consume(self, challenge_id: UUID, *, at: datetime) -> bool:
+        result = await self._session.execute(
             update(models.AuthChallenge)
             .where(models.AuthChallenge.id == challenge_id, models.AuthChallenge.consumed_at.is_(None))
             .values(consumed_at=at)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def purge(self, *, expired_before: datetime) -> int:
         result = await self._session.execute(

@@ -1,4 +1,4 @@
-"""Strict request bodies for every route.
+"""Strict request bodies (and NUL-free query strings) for every route.
 
 Litestar converts request data leniently (`"100"` becomes `100`). Members must not be able to smuggle
 wrong types past validation, so before any handler runs, this hook decodes the JSON body strictly
@@ -48,6 +48,8 @@ def _contains_nul(value: Any) -> bool:
 
 
 async def validate_body_strictly(request: Request[Any, Any, Any]) -> None:
+    if any("\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()):
+        raise ValidationException(detail="query parameters must not contain NUL characters")  # as bodies
     target = _body_type(request.route_handler)
     if target is _NO_BODY:
         return

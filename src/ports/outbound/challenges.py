@@ -16,7 +16,9 @@ class ChallengeRepository(Protocol):
         """The challenge and its secret, locked until the transaction ends (one redemption at a time)."""
         ...
 
-    async def consume(self, challenge_id: UUID, *, at: datetime) -> None: ...
+    async def consume(self, challenge_id: UUID, *, at: datetime) -> bool:
+        """Mark it used; False when it was used already."""
+        ...
 
     async def purge(self, *, expired_before: datetime) -> int:
         """Delete challenges that expired before this time (used or not); how many."""

@@ -18,7 +18,7 @@ from ports.outbound.passkeys import Passkey, PasskeyRejected, WebAuthnRelyingPar
 from ports.outbound.tasks import Payload
 from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases.deps import Deps
-from ports.usecases.errors import CeremonyExpired, Forbidden, InvalidCredentials, NotOffered
+from ports.usecases.errors import CeremonyExpired, Forbidden, InvalidCredentials, NotOffered, StepUpRequired
 
 CHALLENGE_BYTES = 32
 PURGE_TASK = "auth.purge_challenges"
@@ -100,8 +100,8 @@ async def redeem_challenge(
     if not verdict.ok or found is None:
         await uow.security_log.record("challenge_refused", at=now, account_id=account_id, detail=str(verdict.reason))
         raise CeremonyExpired()
-    if consume:
-        await uow.challenges.consume(challenge_id, at=now)
+    if consume and not await uow.challenges.consume(challenge_id, at=now):
+        raise CeremonyExpired()  # a concurrent redemption won (where the store cannot lock the row first)
     return found
 
 
@@ -165,6 +165,14 @@ async def methods_of(uow: UnitOfWork, account: Account) -> SignInMethods:
         identities=len(await uow.identities.list_for(account.id)),
         totp=account.totp_enabled_at is not None,
     )
+
+
+async def ensure_second_factor_proven(uow: UnitOfWork, account: Account, *, session_proved_one: bool) -> None:
+    """Adding a way in (a passkey, TOTP, a linked provider) to an account that already has a second factor needs a
+    session that proved one: otherwise a password alone (or a provider account alone) could mint itself a second
+    factor and reach what the existing one guards, staff routes included."""
+    if (await methods_of(uow, account)).second_factors > 0 and not session_proved_one:
+        raise StepUpRequired("confirm with your second factor (a TOTP code or a passkey) first")
 
 
 async def ensure_removable(uow: UnitOfWork, account: Account, removing: Method) -> None:

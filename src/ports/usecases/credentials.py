@@ -40,7 +40,7 @@ from ports.usecases.auth import (
     throttle_check,
     verify_password_of,
 )
-from ports.usecases.authenticators import ensure_removable
+from ports.usecases.authenticators import ensure_removable, ensure_second_factor_proven
 from ports.usecases.deps import Deps
 from ports.usecases.errors import (
     InvalidCode,
@@ -136,8 +136,13 @@ async def step_up(
         session = None
         if ok:
             await uow.sessions.revoke(principal.session_id, account_id=account.id, at=deps.clock.now())
-            session = await _rotate(
-                deps, uow, account, client or Client(), second_factor=with_second_factor, keep_others=True
+            session = await _rotate(  # a password step-up refreshes the time; it never drops a proven factor
+                deps,
+                uow,
+                account,
+                client or Client(),
+                second_factor=with_second_factor or principal.second_factor,
+                keep_others=True,
             )
         await uow.security_log.record(
             "step_up_succeeded" if ok else "step_up_failed", at=deps.clock.now(), account_id=account.id
@@ -157,6 +162,7 @@ async def start_totp_enrolment(deps: Deps, principal: Principal) -> TotpEnrolmen
         account = await account_of(uow, principal)
         if account.totp_enabled_at is not None:
             raise InvalidInput("two-factor authentication is already enabled")
+        await ensure_second_factor_proven(uow, account, session_proved_one=principal.second_factor)
         secret = secret_from_random(auth.random.bytes(TOTP_SECRET_BYTES))
         sealed = auth.box.seal(secret, context=f"totp:{account.id}")
         await uow.accounts.save(replace(account, totp_secret_sealed=sealed, totp_last_step=None))
@@ -177,6 +183,7 @@ async def confirm_totp(
         account = await account_of(uow, principal)
         if account.totp_enabled_at is not None or account.totp_secret_sealed is None:
             raise InvalidInput("start an enrolment first")
+        await ensure_second_factor_proven(uow, account, session_proved_one=principal.second_factor)
         secret = auth.box.open(account.totp_secret_sealed, context=f"totp:{account.id}")
         await throttle_check(auth.limiter, (CODE_CHECK, account.email))
         check = verify_totp(secret, code.strip(), now=deps.clock.now(), last_used_step=None)

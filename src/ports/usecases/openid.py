@@ -44,6 +44,7 @@ from ports.usecases.auth import (
 from ports.usecases.authenticators import (
     PasskeyAnswer,
     ensure_removable,
+    ensure_second_factor_proven,
     new_challenge,
     redeem_challenge,
     verified_passkey,
@@ -131,6 +132,10 @@ async def start(
     auth = auth_services(deps)
     if principal is not None:
         require_recent_authentication(deps, principal)
+        async with deps.uow() as uow:
+            await ensure_second_factor_proven(
+                uow, await account_of(uow, principal), session_proved_one=principal.second_factor
+            )
     ip = client.ip if client else None
     await throttle_check(auth.limiter, (CEREMONY_START_BY_ADDRESS, ip))
     await count_failure(auth.limiter, (CEREMONY_START_BY_ADDRESS, ip))

@@ -3,7 +3,8 @@
 A passkey that verified its user (PIN or biometric on the device) is two factors in one: something held and
 something known or being. Passkey sign-in and step-up therefore open sessions that count as second-factor
 sessions, which is how staff may use a passkey instead of TOTP. Registration needs a recent authentication,
-like every change to how someone signs in.
+like every change to how someone signs in, and, on an account that already has a second factor, a session that
+proved it (a password alone must not mint a second factor).
 """
 
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from ports.outbound.errors import ConflictError
 from ports.outbound.passkeys import Passkey, PasskeyRejected
 from ports.usecases.auth import (
     CEREMONY_START_BY_ADDRESS,
+    SIGN_IN,
     SIGN_IN_BY_ADDRESS,
     Client,
     NewSession,
@@ -32,6 +34,7 @@ from ports.usecases.authenticators import (
     Ceremony,
     PasskeyAnswer,
     ensure_removable,
+    ensure_second_factor_proven,
     new_challenge,
     redeem_challenge,
     relying_party,
@@ -52,6 +55,7 @@ async def start_registration(deps: Deps, principal: Principal) -> Ceremony:
     challenge = auth_services(deps).random.bytes(CHALLENGE_BYTES)
     async with deps.uow() as uow:
         account = await account_of(uow, principal)
+        await ensure_second_factor_proven(uow, account, session_proved_one=principal.second_factor)
         existing = await uow.passkeys.list_for(account.id)
         if len(existing) >= MAX_PASSKEYS_PER_ACCOUNT:
             raise InvalidInput(f"at most {MAX_PASSKEYS_PER_ACCOUNT} passkeys per account: delete one first")
@@ -80,6 +84,7 @@ async def finish_registration(
     rp = relying_party(deps)
     async with deps.uow() as uow:
         account = await account_of(uow, principal)
+        await ensure_second_factor_proven(uow, account, session_proved_one=principal.second_factor)
         _, challenge = await redeem_challenge(
             deps,
             uow,
@@ -221,6 +226,7 @@ async def step_up(
 ) -> NewSession:
     """Re-authenticate with a passkey: the session is replaced by a fresh second-factor session; others stay."""
     auth = auth_services(deps)
+    await throttle_check(auth.limiter, (SIGN_IN, principal.email))
     now = deps.clock.now()
     async with deps.uow() as uow:
         try:
@@ -235,7 +241,7 @@ async def step_up(
             )
         except InvalidCredentials:
             await uow.commit()
-            await count_failure(auth.limiter, (SIGN_IN_BY_ADDRESS, client.ip if client else None))
+            await count_failure(auth.limiter, (SIGN_IN, principal.email))
             raise
         account = await account_of(uow, principal)
         await uow.sessions.revoke(principal.session_id, account_id=account.id, at=now)

@@ -20,6 +20,7 @@ PLAUSIBLE = {
     "TENURE_LAUNCH_DATE": "2026-03-01",
     "TENURE_SECRET_KEY": "s" * 48,
     "TENURE_PAYOUT_DATA_KEY": "p" * 48,
+    "TENURE_METRICS_TOKEN": "m" * 32,
 }
 
 

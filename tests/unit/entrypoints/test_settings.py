@@ -22,6 +22,7 @@ PRODUCTION = {
     "TENURE_TWILIO_MESSAGING_SERVICE_SID": "MG1",
     "TENURE_SMTP_HOST": "smtp.example.org",
     "TENURE_PUBLIC_URL": "https://tenure.example.org",
+    "TENURE_METRICS_TOKEN": "m" * 32,
 }
 
 
@@ -96,6 +97,7 @@ def test_a_bad_variable_is_named_in_the_error(environ: dict[str, str], named: st
         ({"TENURE_STRIPE_SECRET_KEY": ""}, "TENURE_STRIPE_SECRET_KEY: required"),
         ({"TENURE_PUBLIC_URL": "http://tenure.example.org"}, "production origins must be https"),
         ({"TENURE_GOOGLE_ISSUER": "http://127.0.0.1:9999"}, "TENURE_GOOGLE_ISSUER: only for tests"),
+        ({"TENURE_METRICS_TOKEN": ""}, "TENURE_METRICS_TOKEN: production requires a token"),
     ],
 )
 def test_production_refuses_unsafe_settings(override: dict[str, str], named: str) -> None:
