@@ -83,4 +83,6 @@ async def test_a_hundred_thousand_member_export_streams_in_flat_memory(own_engin
 
     assert (small_rows, large_rows) == (10_000, 100_000)
     print(f"\nexport peak traced memory: 10k rows {small_peak / 1e6:.1f} MB, 100k rows {large_peak / 1e6:.1f} MB")
-    assert large_peak < 1.5 * small_peak, f"memory grew with the rows: {small_peak} → {large_peak} bytes"
+    # Ten times the rows: a list-then-write export would need about ten times the memory; a streamed one stays
+    # within a small constant of the 10,000-row peak (caches warmed by more batches, never the rows themselves).
+    assert large_peak < 2 * small_peak, f"memory grew with the rows: {small_peak} → {large_peak} bytes"
