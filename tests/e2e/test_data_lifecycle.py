@@ -33,6 +33,10 @@ async def test_a_member_who_asks_is_erased_once_the_paid_period_ends(world: Bill
         assert world.fake.get(member.subscription_id)["cancel_at_period_end"] is True, "nothing more is charged"
 
         assert await world.run(ERASE_TASK) == {"waiting_for_membership": 1}
+        seen = await world.value(
+            "SELECT count(*) FROM security_events WHERE account_id = $1 AND user_agent IS NOT NULL", member.account_id
+        )
+        assert seen > 0, "their sign-ins recorded their browser"
         assert await world.value("SELECT email FROM accounts WHERE id = $1", member.account_id) == member.email
 
         world.clock._now = ends + timedelta(minutes=1)
@@ -56,6 +60,12 @@ async def test_a_member_who_asks_is_erased_once_the_paid_period_ends(world: Bill
             "SELECT count(*) FROM auth_sessions WHERE account_id = $1 AND revoked_at IS NULL", member.account_id
         )
         assert live == 0
+        traces = await world.sql(
+            "SELECT count(*) FROM security_events WHERE account_id = $1 AND (ip IS NOT NULL OR user_agent IS NOT NULL)",
+            member.account_id,
+        )
+        assert traces[0][0] == 0, "no address or browser of theirs is kept"
+        assert await world.value("SELECT count(*) FROM security_events WHERE account_id = $1", member.account_id) > 0
         assert (await client.get("/api/auth/session")).status_code == 401, "signed out everywhere"
         old = await later.post("/api/auth/sign-in", json={"email": member.email, "password": PASSWORD})
         assert old.status_code == 401, "the old address and password no longer lead anywhere"

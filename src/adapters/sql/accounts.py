@@ -296,3 +296,15 @@ class SqlSecurityLog:
             )
         )
         await self._session.flush()
+
+    async def forget_client_data(self, account_id: UUID) -> None:
+        await self._session.execute(
+            update(models.SecurityEvent)
+            .where(models.SecurityEvent.account_id == account_id)
+            .values(ip=None, user_agent=None, email_hash=None)
+        )
+        await self._session.execute(
+            update(models.AuthSession)
+            .where(models.AuthSession.account_id == account_id)
+            .values(ip=None, user_agent=None)
+        )

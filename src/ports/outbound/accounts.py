@@ -131,3 +131,8 @@ class SecurityLog(Protocol):
         user_agent: str | None = None,
         detail: str | None = None,
     ) -> None: ...
+
+    async def forget_client_data(self, account_id: UUID) -> None:
+        """Drop the addresses, user agents and email hashes recorded for the account (its owner is erased); the
+        events themselves stay, as what happened and when."""
+        ...

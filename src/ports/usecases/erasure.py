@@ -5,9 +5,9 @@ A request is honoured by the daily `accounts.erase_requested` job once nothing i
 (a cancellation at period end is scheduled when the request is made; a winner's membership stays live until the
 ACH return window has passed) and no payout that is not final. Erasing keeps the account row (payments, payouts and
 audit chains refer to it) but replaces the email with a placeholder, drops every credential, session, passkey,
-linked identity and staff note, blanks the profile, and keeps of the identity check only what stops one person
-winning twice (the keyed fingerprint; never a name or number). A paid winner's bank and tax details stay sealed
-for tax retention.
+linked identity and staff note, forgets the addresses and user agents in its sessions and security events, blanks
+the profile, and keeps of the identity check only what stops one person winning twice (the keyed fingerprint;
+never a name or number). A paid winner's bank and tax details stay sealed for tax retention.
 """
 
 import contextlib
@@ -72,6 +72,7 @@ async def erase_account(deps: Deps, account_id: UUID) -> str:
         if stored is not None:
             record = replace(stored.record, date_of_birth=None, country=None, name_digest=None)
             await uow.kyc.save(replace(stored, record=record, failure_reasons=(), verification_url=None), at=now)
+        await uow.security_log.forget_client_data(account.id)
         await record_audit(
             uow,
             entity_type=AUDIT_ENTITY,
@@ -82,7 +83,7 @@ async def erase_account(deps: Deps, account_id: UUID) -> str:
             before={"requested_at": profile.deletion_requested_at.isoformat()},
             reason="the member asked for their personal data to be erased",
         )
-        await uow.security_log.record("personal_data_erased", at=now, account_id=account.id)
+        await uow.security_log.record("personal_data_erased", at=now, account_id=account.id)  # no address kept
         await uow.commit()
     return "erased"
 
