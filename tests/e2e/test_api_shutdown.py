@@ -5,7 +5,6 @@ that was answered 202 exists, and no request got a server error or a cut connect
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 
@@ -14,14 +13,9 @@ import httpx
 import pytest
 
 from entrypoints.settings import Settings, env_name
+from tests.helpers import free_port
 
 SIGN_UPS = 16
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_sigterm_while_serving_finishes_the_accepted_requests(test_settings: Settings) -> None:

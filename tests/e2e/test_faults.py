@@ -23,17 +23,11 @@ from litestar.testing import AsyncTestClient
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.e2e.conftest import BASE_URL
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 
 PROBLEM = "application/problem+json"
 FAST_S = 6.0
 """A request to a dead dependency must answer within this (the database connect timeout is 5 s)."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class LoopbackProxy:

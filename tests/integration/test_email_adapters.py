@@ -24,6 +24,7 @@ from adapters.sql.engine import session_factory
 from ports.outbound.email import EmailMessage, EmailRejected
 from ports.outbound.errors import ComponentUnavailable
 from tests.fakes import FakeClock
+from tests.helpers import free_port
 
 CODE = "917364"
 _keys = itertools.count()
@@ -66,12 +67,6 @@ def smtp_server() -> Iterator[tuple[Controller, Collector]]:
         yield controller, collector
     finally:
         controller.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sender_for(port: int, *, timeout_s: float = 2.0) -> SmtpEmailSender:

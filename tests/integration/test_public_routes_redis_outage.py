@@ -2,8 +2,6 @@
 they fail fast with a 503 problem and Retry-After (never a 500), through both the rate-limit middleware and the
 response cache."""
 
-import socket
-
 from litestar import Litestar, Router, get
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.stores.redis import RedisStore
@@ -11,12 +9,7 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from entrypoints.http.problems import exception_handlers
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.helpers import free_port
 
 
 @get("/cached", cache=15, sync_to_thread=False)
@@ -30,7 +23,7 @@ def limited() -> dict[str, int]:
 
 
 def app_with_dead_redis() -> Litestar:
-    redis = Redis(host="127.0.0.1", port=closed_port(), socket_connect_timeout=1, socket_timeout=1)
+    redis = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1, socket_timeout=1)
     return Litestar(
         route_handlers=[
             cached,

@@ -14,6 +14,7 @@ from ports.outbound.directory import MemberQuery, MemberRow
 from ports.outbound.oidc import LinkedIdentity
 from ports.outbound.passkeys import Passkey
 from ports.outbound.profiles import Profile, SecurityEventView
+from ports.outbound.unit_of_work import UnitOfWork
 from ports.usecases import dashboard, payout_details, roles
 from ports.usecases.auth import Principal, require_staff
 from ports.usecases.deps import Deps
@@ -84,12 +85,17 @@ def as_member(staff: Principal, account: Account) -> Principal:
     )
 
 
-async def _member(deps: Deps, account_id: UUID) -> Account:
-    async with deps.uow() as uow:
-        account = await uow.accounts.get(account_id)
+async def member_account(uow: UnitOfWork, account_id: UUID, *, for_update: bool = False) -> Account:
+    """The member's account; staff accounts and unknown ids are not found (staff pages are about members)."""
+    account = await uow.accounts.get(account_id, for_update=for_update)
     if account is None or account.role != str(Role.MEMBER):
         raise NotFound("no such member")
     return account
+
+
+async def _member(deps: Deps, account_id: UUID) -> Account:
+    async with deps.uow() as uow:
+        return await member_account(uow, account_id)
 
 
 async def view_as_member(deps: Deps, staff: Principal, account_id: UUID) -> dashboard.Dashboard:

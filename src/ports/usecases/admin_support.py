@@ -7,15 +7,13 @@ from uuid import UUID
 
 from domain.audit import AuditLink
 from domain.one_time_codes import CodePurpose
-from domain.sessions import Role
-from ports.outbound.accounts import Account
 from ports.outbound.audit import AuditFilter
 from ports.outbound.notes import MemberNote
-from ports.outbound.unit_of_work import UnitOfWork
+from ports.usecases.admin_members import member_account
 from ports.usecases.audit import record_audit
 from ports.usecases.auth import Principal, issue_emailed_code, require_staff
 from ports.usecases.deps import Deps
-from ports.usecases.errors import InvalidInput, NotFound, Refused
+from ports.usecases.errors import InvalidInput, Refused
 from ports.usecases.roles import AUDIT_ENTITY
 
 AUDIT_PAGE_MAX = 200
@@ -35,13 +33,6 @@ def _reason(reason: str) -> str:
     return cleaned
 
 
-async def _member_locked(uow: UnitOfWork, account_id: UUID) -> Account:
-    account = await uow.accounts.get(account_id, for_update=True)
-    if account is None or account.role != str(Role.MEMBER):
-        raise NotFound("no such member")
-    return account
-
-
 async def browse_audit(
     deps: Deps, staff: Principal, where: AuditFilter, *, cursor: UUID | None, limit: int
 ) -> AuditPage:
@@ -59,7 +50,7 @@ async def resend_verification(deps: Deps, staff: Principal, account_id: UUID, *,
     require_staff(staff)
     why = _reason(reason)
     async with deps.uow() as uow:
-        account = await _member_locked(uow, account_id)
+        account = await member_account(uow, account_id, for_update=True)
         if account.email_verified_at is not None:
             raise Refused("the member's email address is verified already")
         await issue_emailed_code(deps, uow, account, CodePurpose.EMAIL_VERIFICATION)
@@ -81,7 +72,7 @@ async def end_sessions(deps: Deps, staff: Principal, account_id: UUID, *, reason
     why = _reason(reason)
     now = deps.clock.now()
     async with deps.uow() as uow:
-        account = await _member_locked(uow, account_id)
+        account = await member_account(uow, account_id, for_update=True)
         ended = await uow.sessions.revoke_all(account.id, at=now)
         await record_audit(
             uow,
@@ -111,7 +102,7 @@ async def add_note(deps: Deps, staff: Principal, account_id: UUID, *, body: str)
         raise InvalidInput(f"a note has 1 to {NOTE_MAX} characters")
     now = deps.clock.now()
     async with deps.uow() as uow:
-        account = await _member_locked(uow, account_id)
+        account = await member_account(uow, account_id, for_update=True)
         note = await uow.notes.add(account_id=account.id, author_id=staff.account_id, body=text, now=now)
         await record_audit(
             uow,
@@ -129,5 +120,5 @@ async def add_note(deps: Deps, staff: Principal, account_id: UUID, *, body: str)
 async def notes_of(deps: Deps, staff: Principal, account_id: UUID) -> Sequence[MemberNote]:
     require_staff(staff)
     async with deps.uow() as uow:
-        await _member_locked(uow, account_id)
+        await member_account(uow, account_id, for_update=True)
         return await uow.notes.for_account(account_id, limit=NOTES_SHOWN)
