@@ -57,6 +57,8 @@ class MembershipEvent(StrEnum):
     """Non-disqualifying payout cancellation: back to ACTIVE with the original tenure and place."""
     DISQUALIFY = "disqualify"
     """Payout cancelled for a disqualifying reason."""
+    TERMINATE = "terminate"
+    """Two staff end a membership in the queue for a reason from a closed list (``domain.termination``)."""
     END = "end"
 
 
@@ -74,6 +76,8 @@ TRANSITIONS: dict[tuple[MembershipState, MembershipEvent], MembershipState] = {
     (S.PAST_DUE, E.CANCEL): S.CANCELLED,
     (S.ACTIVE, E.REVERSE_JOINING): S.CANCELLED,
     (S.PAST_DUE, E.REVERSE_JOINING): S.CANCELLED,
+    (S.ACTIVE, E.TERMINATE): S.CANCELLED,
+    (S.PAST_DUE, E.TERMINATE): S.CANCELLED,
     (S.ACTIVE, E.WIN): S.WON,
     (S.WON, E.PAY): S.PAID,
     (S.PAID, E.PAYOUT_RETURNED): S.WON,
@@ -202,6 +206,7 @@ class JoinRefusal(StrEnum):
     HAS_LIVE_MEMBERSHIP = "has_live_membership"
     PERSON_HAS_WON = "person_has_won"
     IDENTITY_HAS_WON = "identity_has_won"
+    TERMINATED_FOR_CAUSE = "terminated_for_cause"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,13 +216,18 @@ class JoinDecision:
 
 
 def may_join(
-    *, earlier_states: Iterable[MembershipState], person_has_won: bool, identity_has_won: bool
+    *,
+    earlier_states: Iterable[MembershipState],
+    person_has_won: bool,
+    identity_has_won: bool,
+    terminated_for_cause: bool = False,
 ) -> JoinDecision:
     """May this person start a new membership (first join or rejoin)?
 
     Allowed only when every earlier membership is ended, and never for a person or identity that has been
     selected as a winner. ``*_has_won`` come from payouts: a non-disqualifying cancelled payout does not count,
-    a disqualifying one does. An earlier membership in a winner state is treated as a win regardless.
+    a disqualifying one does. An earlier membership in a winner state is treated as a win regardless. A person
+    whose membership two staff terminated for cause does not come back by paying again (D154).
     """
     states = tuple(earlier_states)
     reasons: list[JoinRefusal] = []
@@ -227,6 +237,8 @@ def may_join(
         reasons.append(JoinRefusal.PERSON_HAS_WON)
     if identity_has_won:
         reasons.append(JoinRefusal.IDENTITY_HAS_WON)
+    if terminated_for_cause:
+        reasons.append(JoinRefusal.TERMINATED_FOR_CAUSE)
     return JoinDecision(ok=not reasons, reasons=tuple(reasons))
 
 

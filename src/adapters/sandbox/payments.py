@@ -32,7 +32,7 @@ import json
 import logging
 import secrets
 import string
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -1281,7 +1281,9 @@ class SandboxPaymentGateway:
 
     # ---- refunds, disputes ------------------------------------------------------------------------------------
 
-    async def _refund(self, tx: _Tx, charge: Json, amount: int | None, reason: str | None) -> Json:
+    async def _refund(
+        self, tx: _Tx, charge: Json, amount: int | None, reason: str | None, metadata: Json | None = None
+    ) -> Json:
         if charge["status"] != "succeeded":
             raise _refused(f"Charge {charge['id']} has not succeeded.")
         remaining = charge["amount_captured"] - charge["amount_refunded"]
@@ -1306,7 +1308,7 @@ class SandboxPaymentGateway:
                 "charge": charge["id"],
                 "created": tx.now,
                 "currency": charge["currency"],
-                "metadata": {},
+                "metadata": dict(metadata or {}),
                 "payment_intent": charge["payment_intent"],
                 "reason": reason,
                 "status": "succeeded",
@@ -1326,6 +1328,7 @@ class SandboxPaymentGateway:
         charge_id: str | None = None,
         payment_intent_id: str | None = None,
         amount: Money | None = None,
+        metadata: Mapping[str, str] | None = None,
         idempotency_key: str,
     ) -> ProviderRefund:
         if (charge_id is None) == (payment_intent_id is None):
@@ -1344,9 +1347,16 @@ class SandboxPaymentGateway:
             charge = await tx.get(target, "charge")
             if amount is not None and amount.currency.lower() != charge["currency"]:
                 raise _refused("The refund currency must be the charge's currency.")
-            return await self._refund(tx, charge, amount.cents if amount is not None else None, None)
+            return await self._refund(
+                tx, charge, amount.cents if amount is not None else None, None, dict(metadata or {})
+            )
 
-        params = {"charge": charge_id, "payment_intent": payment_intent_id, "amount": str(amount)}
+        params = {
+            "charge": charge_id,
+            "payment_intent": payment_intent_id,
+            "amount": str(amount),
+            "metadata": dict(metadata or {}),
+        }
         raw = await self._mutate("refund", change, idempotency_key=idempotency_key, params=params)
         return objects.refund(raw)
 

@@ -13,7 +13,7 @@ No automatic network retries (`max_network_retries=0`): callers retry with the s
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -442,11 +442,14 @@ class StripePaymentGateway:
         charge_id: str | None = None,
         payment_intent_id: str | None = None,
         amount: Money | None = None,
+        metadata: Mapping[str, str] | None = None,
         idempotency_key: str,
     ) -> ProviderRefund:
         if (charge_id is None) == (payment_intent_id is None):
             raise ValueError("exactly one of charge_id / payment_intent_id is required")
         params: Any = {"charge": charge_id} if charge_id else {"payment_intent": payment_intent_id}
+        if metadata:
+            params["metadata"] = dict(metadata)
         if amount is not None:
             if amount.cents <= 0:
                 raise ValueError("refund amount must be positive")

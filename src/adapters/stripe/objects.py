@@ -40,6 +40,7 @@ def refund(raw: Json) -> ProviderRefund:
         charge_id=id_of(raw.get("charge")),
         payment_intent_id=id_of(raw.get("payment_intent")),
         created_at=required_time(raw["created"]),
+        metadata={str(k): str(v) for k, v in (raw.get("metadata") or {}).items()},
     )
 
 

@@ -17,6 +17,7 @@ from adapters.sandbox.kyc import SandboxIdentityVerifier
 from adapters.sandbox.payments import SandboxPaymentGateway
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController, ExportController
+from entrypoints.http.admin_actions import MemberActionController
 from entrypoints.http.announcements import AnnouncementAdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.business_rules import BusinessRulesController
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             OpenIdController,
             AdminController,
             ExportController,
+            MemberActionController,
             ProfileController,
             SettingsController,
             NotificationController,

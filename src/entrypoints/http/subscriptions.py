@@ -86,6 +86,26 @@ class PaymentPage(msgspec.Struct, rename="camel", kw_only=True):
     next_cursor: str | None
 
 
+def payment_page(page: memberships.HistoryPage) -> PaymentPage:
+    return PaymentPage(
+        items=[
+            PaymentOut(
+                id=item.payment_id,
+                membership_id=item.membership_id,
+                purpose=item.purpose.value,
+                amount=money_out(item.amount),
+                refunded=money_out(item.refunded),
+                paid_at=item.paid_at,
+                period=item.period_index,
+                invoice=item.provider_invoice_id,
+                receipt_url=item.receipt_url,
+            )
+            for item in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
 def status_out(view: memberships.MembershipStatus) -> StatusOut:
     return StatusOut(**{f: getattr(view, f) for f in StatusOut.__struct_fields__})
 
@@ -201,21 +221,4 @@ class BillingController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=memberships.HISTORY_MAX_LIMIT)] = 20,
     ) -> PaymentPage:
-        page = await memberships.payment_history(deps, principal, cursor=cursor, limit=limit)
-        return PaymentPage(
-            items=[
-                PaymentOut(
-                    id=item.payment_id,
-                    membership_id=item.membership_id,
-                    purpose=item.purpose.value,
-                    amount=money_out(item.amount),
-                    refunded=money_out(item.refunded),
-                    paid_at=item.paid_at,
-                    period=item.period_index,
-                    invoice=item.provider_invoice_id,
-                    receipt_url=item.receipt_url,
-                )
-                for item in page.items
-            ],
-            next_cursor=page.next_cursor,
-        )
+        return payment_page(await memberships.payment_history(deps, principal, cursor=cursor, limit=limit))

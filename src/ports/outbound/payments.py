@@ -17,7 +17,7 @@ first result instead of acting twice. A key must never be reused for a different
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -98,6 +98,8 @@ class ProviderRefund:
     charge_id: str | None
     payment_intent_id: str | None
     created_at: datetime
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """What we attached when asking for it (a staff refund's period choice, D155)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,6 +260,7 @@ class PaymentGateway(Protocol):
         charge_id: str | None = None,
         payment_intent_id: str | None = None,
         amount: Money | None = None,
+        metadata: Mapping[str, str] | None = None,
         idempotency_key: str,
     ) -> ProviderRefund:
         """Refund a charge (or a payment intent's charge); `amount=None` refunds what remains."""

@@ -26,7 +26,8 @@ class AuditPage:
     next_cursor: UUID | None
 
 
-def _reason(reason: str) -> str:
+def staff_reason(reason: str) -> str:
+    """A staff member's stated reason, trimmed and of sane length."""
     cleaned = reason.strip()
     if not REASON_MIN <= len(cleaned) <= REASON_MAX:
         raise InvalidInput(f"a reason of {REASON_MIN} to {REASON_MAX} characters is required")
@@ -48,7 +49,7 @@ async def browse_audit(
 async def resend_verification(deps: Deps, staff: Principal, account_id: UUID, *, reason: str) -> None:
     """Email the member a fresh verification code (their address is still unverified)."""
     require_staff(staff)
-    why = _reason(reason)
+    why = staff_reason(reason)
     async with deps.uow() as uow:
         account = await member_account(uow, account_id, for_update=True)
         if account.email_verified_at is not None:
@@ -69,7 +70,7 @@ async def resend_verification(deps: Deps, staff: Principal, account_id: UUID, *,
 async def end_sessions(deps: Deps, staff: Principal, account_id: UUID, *, reason: str) -> int:
     """Sign the member out everywhere (a lost phone, a suspected takeover); how many sessions ended."""
     require_staff(staff)
-    why = _reason(reason)
+    why = staff_reason(reason)
     now = deps.clock.now()
     async with deps.uow() as uow:
         account = await member_account(uow, account_id, for_update=True)

@@ -23,8 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 async def on_refund_requested(deps: Deps, message: OutboxMessage) -> None:
+    """An automatic refund (what remains of the payment) or a staff refund (its amount and period choice, sent
+    along as refund metadata so the refund's webhook knows what staff decided, D155)."""
     payment_id = UUID(str(message.payload["paymentId"]))
     reason = str(message.payload.get("reason") or "requested")
+    staff_request = message.payload.get("staffRefund")
     async with deps.uow() as uow:
         payment = await uow.billing.get_payment(payment_id)
     if payment is None:
@@ -33,16 +36,56 @@ async def on_refund_requested(deps: Deps, message: OutboxMessage) -> None:
     refunded = payment.refunded or Money(cents=0, currency=payment.amount.currency)
     if refunded >= payment.amount:
         return
+    amount, metadata, key = None, None, f"refund:{payment.id}:{reason}"
+    if staff_request is not None:
+        amount = Money(cents=int(message.payload["amountCents"]), currency=payment.amount.currency)
+        metadata = {
+            billing_sync.STAFF_REFUND_KEY: str(staff_request),
+            billing_sync.PERIOD_EFFECT_KEY: str(message.payload["period"]),
+        }
+        key = f"refund:{payment.id}:staff:{staff_request}"
     try:
         await billing_sync.gateway(deps).refund_payment(
             charge_id=payment.provider_charge_id,
             payment_intent_id=None if payment.provider_charge_id else payment.provider_payment_id,
-            idempotency_key=f"refund:{payment.id}:{reason}",
+            amount=amount,
+            metadata=metadata,
+            idempotency_key=key,
         )
     except PaymentProviderError as exc:
+        if staff_request is not None and exc.code in REFUSED_FOR_GOOD:
+            await _staff_refund_failed(deps, payment.id, UUID(str(staff_request)), exc.code or "refused")
+            return
         if exc.code == "charge_already_refunded":
             return
         raise
+
+
+REFUSED_FOR_GOOD = frozenset({"charge_already_refunded", "amount_too_large", "charge_disputed"})
+"""Provider answers that no retry will change: a staff refund that gets one is closed as failed (and audited) so
+finance can see it and ask again."""
+
+
+async def _staff_refund_failed(deps: Deps, payment_id: UUID, request_id: UUID, code: str) -> None:
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        pending = await uow.payouts.open_request(billing_sync.STAFF_REFUND_REQUEST, str(payment_id))
+        if pending is None or pending.id != request_id:
+            return
+        payment = await uow.billing.get_payment(payment_id)
+        invoice = await uow.billing.invoice(payment.invoice_id) if payment else None
+        await uow.payouts.resolve_request(pending.id, by=pending.requested_by, at=now, outcome="failed")
+        await record_audit(
+            uow,
+            entity_type="membership",
+            entity_id=str(invoice.membership_id) if invoice else str(payment_id),
+            actor=billing_sync.PROVIDER,
+            action="refund_failed",
+            at=now,
+            after={"payment": str(payment_id), "code": code},
+        )
+        await uow.commit()
+    logger.error("staff refund %s of payment %s refused by the provider: %s", request_id, payment_id, code)
 
 
 async def on_cancel_subscription_requested(deps: Deps, message: OutboxMessage) -> None:

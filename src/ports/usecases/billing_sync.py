@@ -33,12 +33,14 @@ from domain.membership import (
     transition,
 )
 from domain.money import Money
+from domain.staff_refunds import keeps_period_paid
 from ports.outbound.billing import DisputeRecord, InvoiceRecord, MembershipRecord, PaymentRecord
 from ports.outbound.errors import PortError
 from ports.outbound.payments import (
     CheckoutSession,
     PaymentGateway,
     ProviderInvoice,
+    ProviderRefund,
     ProviderSubscription,
 )
 from ports.outbound.unit_of_work import UnitOfWork
@@ -51,6 +53,10 @@ PROVIDER = "provider"
 """The audit actor for changes caused by the payment provider's facts."""
 
 REFUND_REQUESTED = "billing.refund_requested"
+STAFF_REFUND_KEY = "tenure_staff_refund"
+PERIOD_EFFECT_KEY = "tenure_period"
+STAFF_REFUND_REQUEST = "refund"
+"""Metadata of a staff refund at the provider: which request, and whether the period stays paid (D155)."""
 CANCEL_SUBSCRIPTION_REQUESTED = "billing.cancel_subscription_requested"
 CANCEL_AT_PERIOD_END_REQUESTED = "billing.cancel_at_period_end_requested"
 COLLECTION_PAUSE_REQUESTED = "billing.collection_pause_requested"
@@ -575,7 +581,7 @@ async def _payment_context(
     return membership, invoice
 
 
-def _kind(membership: MembershipRecord, invoice: InvoiceRecord) -> PaymentKind:
+def refund_kind(membership: MembershipRecord, invoice: InvoiceRecord) -> PaymentKind:
     """A stray joining payment (never the activating one) is a plain refund case, not a reversal of joining."""
     if invoice.purpose is PaymentKind.JOINING and invoice.provider_invoice_id != membership.joining_invoice_id:
         return PaymentKind.RETENTION  # ledger only
@@ -614,7 +620,24 @@ async def sync_charge(deps: Deps, charge_id: str) -> MembershipRecord | None:
                 )
             )
             refunded, reversed_total, changed = refunded + refund.amount, reversed_total + refund.amount, True
-            if refunded >= payment.amount:
+            await _settle_staff_refund(uow, payment, refund, outcome="refunded", at=now)
+            kind = refund_kind(membership, invoice)
+            if (
+                refunded >= payment.amount
+                and kind is PaymentKind.DUES
+                and keeps_period_paid(refund.metadata.get(PERIOD_EFFECT_KEY))
+            ):
+                await record_audit(
+                    uow,
+                    entity_type="membership",
+                    entity_id=str(membership.id),
+                    actor=PROVIDER,
+                    action="refund_kept_period_paid",
+                    at=now,
+                    after={"refund": refund.id, "amount_cents": refund.amount.cents, "invoice": str(invoice.id)},
+                    reason="staff_refund",
+                )
+            elif refunded >= payment.amount:
                 membership = await _full_reversal(
                     deps,
                     uow,
@@ -622,7 +645,7 @@ async def sync_charge(deps: Deps, charge_id: str) -> MembershipRecord | None:
                     invoice,
                     refund_decision(
                         state=membership.status,
-                        kind=_kind(membership, invoice),
+                        kind=kind,
                         refunded=payment.amount,
                         payment=payment.amount,
                     ).effect,
@@ -633,6 +656,18 @@ async def sync_charge(deps: Deps, charge_id: str) -> MembershipRecord | None:
             await uow.billing.save_payment(replace(payment, refunded=refunded), at=now)
         await uow.commit()
     return membership
+
+
+async def _settle_staff_refund(
+    uow: UnitOfWork, payment: PaymentRecord, refund: ProviderRefund, *, outcome: str, at: datetime
+) -> None:
+    """Close the payment's open staff refund request this refund carries out (another may then be asked for)."""
+    request_id = refund.metadata.get(STAFF_REFUND_KEY)
+    if request_id is None:
+        return
+    pending = await uow.payouts.open_request(STAFF_REFUND_REQUEST, str(payment.id))
+    if pending is not None and str(pending.id) == request_id:
+        await uow.payouts.resolve_request(pending.id, by=pending.requested_by, at=at, outcome=outcome)
 
 
 def _lost_dispute(payment: PaymentRecord) -> Money:
@@ -751,7 +786,7 @@ async def sync_dispute(deps: Deps, dispute_id: str) -> MembershipRecord | None:
                 )
             )
             effect = dispute_decision(
-                state=membership.status, kind=_kind(membership, invoice), outcome=DisputeOutcome.LOST
+                state=membership.status, kind=refund_kind(membership, invoice), outcome=DisputeOutcome.LOST
             ).effect
             membership = await _full_reversal(deps, uow, membership, invoice, effect, at=now, why="dispute_lost")
         await uow.billing.save_payment(replace(payment, dispute_status=status), at=now)

@@ -25,6 +25,7 @@ from domain.membership import (
     undo_cancellation,
 )
 from domain.money import Money
+from domain.termination import is_terminated
 from ports.outbound.billing import MembershipRecord, PaymentHistoryItem
 from ports.outbound.errors import ConflictError
 from ports.outbound.payments import PaymentProviderError
@@ -135,6 +136,7 @@ async def _pending_membership(
                 earlier_states=[m.status for m in memberships],
                 person_has_won=person_won,
                 identity_has_won=identity_won,
+                terminated_for_cause=any(is_terminated(m.end_reason) for m in memberships),
             )
             if not decision.ok:
                 raise Refused("you cannot start a new membership", [r.value for r in decision.reasons])
@@ -287,7 +289,10 @@ async def membership_status(deps: Deps, principal: Principal) -> MembershipStatu
         place = await uow.queue.place_of_membership(latest.id) if latest else None
         person_won, identity_won = await has_won(uow, principal.account_id)
     join_ok = may_join(
-        earlier_states=[m.status for m in memberships], person_has_won=person_won, identity_has_won=identity_won
+        earlier_states=[m.status for m in memberships],
+        person_has_won=person_won,
+        identity_has_won=identity_won,
+        terminated_for_cause=any(is_terminated(m.end_reason) for m in memberships),
     ).ok
     if latest is None:
         return MembershipStatus(membership_id=None, status="none", can_join=principal.role.value == "member")
