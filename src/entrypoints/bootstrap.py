@@ -3,6 +3,7 @@
 HTTP, the worker, the CLI and the tests all build their dependencies here, so they run the same code.
 """
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from adapters.system.clock import SystemClock
 from adapters.twilio.messages import TwilioSmsSender
 from adapters.twilio.signatures import TwilioWebhookVerifier
 from adapters.twilio.verify import TwilioPhoneVerifier
-from domain.rules import ProgramRules, RulesHistory
+from domain.rules import ProgramRules
 from domain.sessions import SessionPolicy
 from entrypoints.settings import Settings
 from ports.outbound.clock import Clock
@@ -62,10 +63,15 @@ from ports.usecases.deps import AuthServices, BillingConfig, Deps, PayoutService
 from ports.usecases.notifications import SMS_CALLBACK_PATH
 from ports.usecases.payment_events import check_provider_dunning
 from ports.usecases.phone import PHONE_POLICIES
+from ports.usecases.program_rules import refresh as refresh_rules
+from ports.usecases.rules_book import RulesBook
 from ports.usecases.tasks import EVENT_HANDLERS, TASKS, TaskTable
 from ports.usecases.webhooks import receive_webhook
 
 logger = logging.getLogger(__name__)
+
+RULES_REFRESH_S = 60.0
+"""How often a process re-reads the approved rules versions (a version is approved days before it applies)."""
 
 
 @dataclass(kw_only=True)
@@ -78,6 +84,7 @@ class Container:
     saq: SaqTaskQueue | None = None
     redis: Redis | None = None
     _started: bool = field(default=False, repr=False)
+    _rules_refresher: "asyncio.Task[None] | None" = field(default=None, repr=False)
 
     @property
     def shutdown_grace(self) -> timedelta:
@@ -86,6 +93,8 @@ class Container:
     async def start(self) -> None:
         """Open connections lazily; with the in-process backend, also start running jobs in this process.
         Refuses to start when the payment provider's dunning could cancel a member before our grace ends."""
+        await self._learn_rules()
+        self._rules_refresher = asyncio.create_task(self._keep_rules_fresh(), name="rules-refresh")
         if self.deps.payments is not None:
             warning = await check_provider_dunning(self.deps)
             if warning:
@@ -102,8 +111,22 @@ class Container:
             await self.runner.start(self.deps)
         self._started = True
 
+    async def _learn_rules(self) -> None:
+        try:
+            await refresh_rules(self.deps)
+        except Exception:  # the database may be down: keep what is known, the next refresh tries again
+            logger.warning("program rules versions could not be read", exc_info=True)
+
+    async def _keep_rules_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(RULES_REFRESH_S)
+            await self._learn_rules()
+
     async def stop(self) -> None:
         """Release everything; one failing step (e.g. Redis already gone) must not skip the others."""
+        if self._rules_refresher is not None:
+            self._rules_refresher.cancel()
+            self._rules_refresher = None
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if self.runner is not None:
             runner = self.runner
@@ -186,7 +209,7 @@ def build_container(settings: Settings, *, table: TaskTable = TASKS, clock: Cloc
         webhook_verifiers={"stripe": verifier, "plaid": kyc_webhooks, "twilio": build_twilio_webhooks(settings)},
         payments=build_payments(settings, sessions, clock, deliver_sandbox_event),
         payment_events=StripeEventDecoder(),
-        rules=RulesHistory.of(ProgramRules(launch_date=settings.launch_date)),
+        rules=RulesBook.of(ProgramRules(launch_date=settings.launch_date)),
         billing=BillingConfig(terms_version=settings.terms_version, public_url=settings.public_url),
         new_id=uuid7,
         kyc=identity,

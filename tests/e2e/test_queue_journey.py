@@ -12,10 +12,11 @@ import pytest
 from domain.calendar import tenure_between
 from domain.ledger import Account
 from domain.money import Money
-from domain.rules import ProgramRules, RulesHistory
+from domain.rules import ProgramRules
 from entrypoints.http.queue import PUBLIC_RATE
 from entrypoints.settings import Settings
 from ports.usecases import eligibility
+from ports.usecases.rules_book import RulesBook
 from tests.e2e.billing_env import BillingWorld, Member, billing_world, instant
 from tests.e2e.test_kyc_journey import IDENTITY, deliver, settled_status, staff_principal, start
 
@@ -184,10 +185,10 @@ async def test_dry_run_selects_the_first_eligible_and_blocked_members_are_told_o
         reward = Money(cents=fund.cents, currency="USD")
         # The fund is there, but payouts are allowed only in a year: nobody is told yet.
         too_early = ProgramRules(reward=reward, launch_date=today)
-        deps = replace(world.container.deps, rules=RulesHistory.of(too_early))
+        deps = replace(world.container.deps, rules=RulesBook.of(too_early))
         assert await eligibility.tell_blocked_near_payout(deps, {}) == 0
         near = ProgramRules(reward=reward, launch_date=today.replace(year=today.year - 1))
-        deps = replace(world.container.deps, rules=RulesHistory.of(near))
+        deps = replace(world.container.deps, rules=RulesBook.of(near))
         assert await eligibility.tell_blocked_near_payout(deps, {}) == 1
         assert await eligibility.tell_blocked_near_payout(deps, {}) == 0  # once per blocking reason
         await world.settle()

@@ -15,10 +15,11 @@ from adapters.sql.health import ClockSkewProbe
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import SystemClock
 from domain.money import Money
-from domain.rules import ProgramRules, RulesHistory
+from domain.rules import ProgramRules
 from ports.outbound.errors import ComponentUnavailable
 from ports.usecases.deps import Deps
 from ports.usecases.operations import program_readings
+from ports.usecases.rules_book import RulesBook
 from tests.fakes import FakeClock, FakeTaskQueue
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def deps_for(engine: AsyncEngine, clock: FakeClock, rules: ProgramRules) -> Deps
         uow=lambda: SqlUnitOfWork(sessions, clock=clock),
         tasks=FakeTaskQueue(),
         clock=clock,
-        rules=RulesHistory.of(rules),
+        rules=RulesBook.of(rules),
     )
 
 

@@ -36,7 +36,7 @@ from domain.ledger import Account, payment_received, split_payment
 from domain.membership import MembershipState
 from domain.money import Money
 from domain.queue import QueueEntry, QueueKey, positions
-from domain.rules import ProgramRules, RulesHistory
+from domain.rules import ProgramRules
 from domain.sessions import Role
 from entrypoints.settings import Settings
 from ports.outbound.errors import ConflictError
@@ -44,6 +44,7 @@ from ports.usecases import payouts, rounds
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps, PayoutServices
 from ports.usecases.payment_events import RECONCILE_KIND
+from ports.usecases.rules_book import RulesBook
 from tests import services
 from tests.fakes import FakeClock, FakeTaskQueue
 from tests.integration.test_queue_positions import (
@@ -114,7 +115,7 @@ def _deps(engine: AsyncEngine, clock: FakeClock) -> Deps:
         uow=lambda: SqlUnitOfWork(sessions, clock=clock),
         tasks=FakeTaskQueue(),
         clock=clock,
-        rules=RulesHistory.of(RULES),
+        rules=RulesBook.of(RULES),
         payouts=PayoutServices(box=AesGcmSecretBox(bytes(range(32))), random=SystemRandom(), rails={}),
     )
 

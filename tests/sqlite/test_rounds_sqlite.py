@@ -21,7 +21,7 @@ from domain.kyc import KycStatus
 from domain.ledger import Account, payment_received, split_payment
 from domain.membership import MembershipState
 from domain.money import Money
-from domain.rules import ProgramRules, RulesHistory
+from domain.rules import ProgramRules
 from domain.sessions import Role
 from ports.outbound.kyc_records import StoredKyc
 from ports.outbound.payout_rail import PayoutMethod, account_context
@@ -32,6 +32,7 @@ from ports.usecases.deps import AuthServices, Deps, PayoutServices
 from ports.usecases.eligibility import facts_of, has_won
 from ports.usecases.errors import Refused
 from ports.usecases.payment_events import RECONCILE_KIND
+from ports.usecases.rules_book import RulesBook
 from tests.fakes import FakeClock, FakeTaskQueue
 
 NOW = datetime(2026, 11, 25, 0, 30, tzinfo=UTC)
@@ -50,7 +51,7 @@ async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
         uow=lambda: SqlUnitOfWork(sessions, clock=clock),
         tasks=FakeTaskQueue(),
         clock=clock,
-        rules=RulesHistory.of(RULES),
+        rules=RulesBook.of(RULES),
         payouts=PayoutServices(box=AesGcmSecretBox(derive_key("k" * 32, "payout")), random=SystemRandom()),
     )
     await engine.dispose()

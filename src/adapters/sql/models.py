@@ -1071,3 +1071,34 @@ class Announcement(UUIDv7Base):
             name="published_complete",
         ),
     )
+
+
+class RulesChange(UUIDv7Base):
+    """A proposed change of the program rules; once approved it is version ``version`` (2, 3, …) of the rules, on
+    top of the one before. Version 1 is the deployment's settings. At most one proposal is open at a time."""
+
+    __tablename__ = "program_rules_changes"
+
+    changes: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    effective_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    proposed_by: Mapped[UUID] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    proposed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    decided_by: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    version: Mapped[int | None] = mapped_column(Integer, unique=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('proposed', 'approved', 'rejected')", name="status_known"),
+        CheckConstraint("(status = 'approved') = (version IS NOT NULL)", name="approved_has_version"),
+        CheckConstraint("(status = 'proposed') = (decided_at IS NULL)", name="decided_unless_open"),
+        CheckConstraint("version IS NULL OR version >= 2", name="version_after_settings"),
+        Index(
+            "uq_program_rules_changes_one_open",
+            "status",
+            unique=True,
+            postgresql_where=text("status = 'proposed'"),
+            sqlite_where=text("status = 'proposed'"),
+        ),
+    )

@@ -36,6 +36,7 @@ from adapters.sql.passkeys import SqlChallengeRepository, SqlIdentityRepository,
 from adapters.sql.payouts import SqlPayoutRepository
 from adapters.sql.profiles import SqlProfileRepository, SqlSecurityEventReader
 from adapters.sql.queue import SqlQueueRepository
+from adapters.sql.rules_changes import SqlRulesChangeRepository
 from ports.outbound.clock import Clock
 from ports.outbound.errors import ComponentUnavailable, ConflictError
 
@@ -100,6 +101,7 @@ class SqlUnitOfWork:
         self.operations = SqlOperationalReadings(self._session)
         self.directory = SqlMemberDirectory(self._session)
         self.notes = SqlMemberNoteRepository(self._session)
+        self.rules_changes = SqlRulesChangeRepository(self._session)
         self._pending = []
         return self
 

@@ -18,6 +18,7 @@ from adapters.sandbox.payments import SandboxPaymentGateway
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.http.admin import AdminController, ExportController
 from entrypoints.http.admin_actions import MemberActionController
+from entrypoints.http.admin_rules import RulesAdminController
 from entrypoints.http.announcements import AnnouncementAdminController
 from entrypoints.http.auth import AuthController
 from entrypoints.http.business_rules import BusinessRulesController
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             AdminController,
             ExportController,
             MemberActionController,
+            RulesAdminController,
             ProfileController,
             SettingsController,
             NotificationController,

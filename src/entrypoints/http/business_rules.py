@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from domain.money import Money
 from entrypoints.http.schemas import MoneyOut, Problem, money_out
-from ports.usecases import business_rules
+from ports.usecases import business_rules, program_rules
 from ports.usecases.auth import Principal
 from ports.usecases.deps import Deps
 
@@ -26,6 +26,19 @@ class MyEligibilityOut(msgspec.Struct, rename="camel", kw_only=True):
     eligible: bool
     at: datetime
     rules: list[RuleOut]
+
+
+class ChangedValue(msgspec.Struct, rename="camel", kw_only=True):
+    field: str
+    before: int
+    after: int
+    """Money in cents; the rest whole numbers."""
+
+
+class UpcomingOut(msgspec.Struct, rename="camel", kw_only=True):
+    version: int
+    effective_at: datetime
+    changes: list[ChangedValue]
 
 
 class ProgramRulesOut(msgspec.Struct, rename="camel", kw_only=True):
@@ -46,6 +59,8 @@ class ProgramRulesOut(msgspec.Struct, rename="camel", kw_only=True):
     fund_share_bps: int
     backup_withholding_bps: int
     payout_info_deadline_days: int
+    upcoming: list[UpcomingOut]
+    """Approved changes not in force yet: members see them before they apply."""
 
 
 def my_eligibility_out(result: business_rules.MyEligibility) -> MyEligibilityOut:
@@ -66,9 +81,19 @@ class BusinessRulesController(Controller):
         view = business_rules.program_rules(deps)
         fields: dict[str, Any] = {}
         for name in ProgramRulesOut.__struct_fields__:
+            if name == "upcoming":
+                continue
             value = getattr(view, name)
             fields[name] = money_out(value) if isinstance(value, Money) else value
-        return ProgramRulesOut(**fields)
+        upcoming = [
+            UpcomingOut(
+                version=u.version,
+                effective_at=u.effective_at,
+                changes=[ChangedValue(field=k, before=b, after=a) for k, (b, a) in u.differences.items()],
+            )
+            for u in program_rules.upcoming(deps)
+        ]
+        return ProgramRulesOut(**fields, upcoming=upcoming)
 
     @get("/me", operation_id="getMyEligibility", responses={401: ResponseSpec(Problem, description="Not signed in")})
     async def mine(self, principal: NamedDependency[Principal], deps: NamedDependency[Deps]) -> MyEligibilityOut:

@@ -32,6 +32,7 @@ from ports.outbound.passkeys import PasskeyRepository
 from ports.outbound.payouts import PayoutRepository
 from ports.outbound.profiles import ProfileRepository, SecurityEventReader
 from ports.outbound.queue import QueueRepository
+from ports.outbound.rules_changes import RulesChangeRepository
 
 
 class UnitOfWork(Protocol):
@@ -109,6 +110,9 @@ class UnitOfWork(Protocol):
 
     @property
     def notes(self) -> MemberNoteRepository: ...
+
+    @property
+    def rules_changes(self) -> RulesChangeRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -136,7 +136,7 @@ async def _default_if_due(deps: Deps, membership: MembershipRecord) -> str:
         decision = billing_rules.default_decision(
             state=locked.status,
             invoices=billing_sync.domain_invoices(list(await uow.billing.invoices_of(locked.id))),
-            history=deps.rules,
+            history=deps.rules.history,
             now=now,
             invoices_refreshed=refreshed,
             unprocessed_provider_events=backlog > 0,

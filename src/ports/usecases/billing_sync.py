@@ -422,7 +422,7 @@ async def _apply_dues(
         paid_at=invoice.paid_at if paid else None,
         reversed_at=reversed_at if paid else None,
     )
-    grace = billing_rules.invoice_grace(facts, deps.rules)
+    grace = billing_rules.invoice_grace(facts, deps.rules.history)
     record = InvoiceRecord(
         id=existing.id if existing else deps.new_id(),
         membership_id=membership.id,
@@ -489,7 +489,7 @@ async def reconcile_status(deps: Deps, uow: UnitOfWork, membership: MembershipRe
         return membership
     now = deps.clock.now()
     invoices = domain_invoices(list(await uow.billing.invoices_of(membership.id)))
-    status = billing_rules.billing_status(invoices, deps.rules, now)
+    status = billing_rules.billing_status(invoices, deps.rules.history, now)
     event = billing_rules.status_event(membership.status, status)
     if event is MembershipEvent.BECOME_PAST_DUE:
         membership = await change_state(uow, membership, event, at=now, grace_ends_at=status.grace_ends_at)
@@ -520,7 +520,7 @@ async def _tell_overdue(
     by_id = {invoice.invoice_id: invoice for invoice in invoices}
     for invoice_id in overdue:
         if await uow.billing.raise_notice_once(membership_id=membership.id, notice_key=f"failed:{invoice_id}", at=now):
-            grace = billing_rules.invoice_grace(by_id[invoice_id], deps.rules)
+            grace = billing_rules.invoice_grace(by_id[invoice_id], deps.rules.history)
             notify(uow, PaymentFailed.name, membership, invoiceId=invoice_id, graceEndsAt=grace.grace_ends_at)
 
 
@@ -536,7 +536,9 @@ async def _late_payment(
         state=membership.status,
         paid_at=payment.paid_at,
         grace_ends_at=membership.grace_ends_at,
-        default_still_justified=billing_rules.default_was_justified(invoices, deps.rules, membership.ended_at or now),
+        default_still_justified=billing_rules.default_was_justified(
+            invoices, deps.rules.history, membership.ended_at or now
+        ),
         joining_payment_reversed=joining is not None and joining.reversed_at is not None,
         person_has_other_live_membership=any(m.status not in ENDED_STATES for m in others),
     )

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 from domain.one_time_codes import CodePolicy
 from domain.passwords import PasswordPolicy
 from domain.payouts import DEFAULT_POLICY, PayoutPolicy
-from domain.rules import ProgramRules, RulesHistory
+from domain.rules import ProgramRules
 from domain.sessions import SessionPolicy
 from ports.outbound.clock import Clock
 from ports.outbound.email import EmailSender
@@ -24,6 +24,7 @@ from ports.outbound.sms import PhoneVerifier, SmsSender
 from ports.outbound.tasks import TaskQueue
 from ports.outbound.unit_of_work import UnitOfWorkFactory
 from ports.outbound.webhooks import WebhookVerifier
+from ports.usecases.rules_book import RulesBook
 
 EventHandler = Callable[["Deps", OutboxMessage], Awaitable[None]]
 """Reacts to one dispatched outbox message; must be idempotent (a message may be handled twice)."""
@@ -69,8 +70,8 @@ class PayoutServices:
     policy: PayoutPolicy = DEFAULT_POLICY
 
 
-def _default_rules() -> RulesHistory:
-    return RulesHistory.of(ProgramRules())
+def _default_rules() -> RulesBook:
+    return RulesBook.of(ProgramRules())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +86,7 @@ class Deps:
     webhook_verifiers: Mapping[str, WebhookVerifier] = field(default_factory=dict)
     payments: PaymentGateway | None = None
     payment_events: PaymentEventDecoder | None = None
-    rules: RulesHistory = field(default_factory=_default_rules)
+    rules: RulesBook = field(default_factory=_default_rules)
     billing: BillingConfig = field(default_factory=BillingConfig)
     kyc: IdentityVerifier | None = None
     kyc_events: KycEventDecoder | None = None

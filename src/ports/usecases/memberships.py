@@ -339,7 +339,7 @@ async def next_charge(deps: Deps, principal: Principal) -> NextCharge:
         return NextCharge(due_at=None, amount=None)
     async with deps.uow() as uow:
         invoices = list(await uow.billing.invoices_of(latest.id))
-    status = billing_rules.billing_status(billing_sync.domain_invoices(invoices), deps.rules, now)
+    status = billing_rules.billing_status(billing_sync.domain_invoices(invoices), deps.rules.history, now)
     due = billing_rules.next_due_after(latest.tenure_start, now)
     if latest.billing_paused_at is not None or (
         latest.cancel_effective_at is not None and latest.cancel_effective_at <= due

@@ -211,14 +211,16 @@ DUNNING_BUFFER_DAYS = 2
 """Margin between our grace end and the provider's last retry: the sweep's interval, events still in flight."""
 
 
-async def check_provider_dunning(deps: Deps) -> str:
+async def check_provider_dunning(deps: Deps, *, grace_days: int | None = None) -> str:
     """Start-up: the provider's own dunning must never end a subscription before our grace ends (§5).
 
     Refuses (raises) a configuration that cancels too early; returns a warning text when the settings are not
-    stated, and "" when they are safe. See docs/operations.md.
+    stated, and "" when they are safe. See docs/operations.md. ``grace_days``: check a proposed grace instead of
+    the longest known one (a rules change must not make the next start-up refuse).
     """
     settings = await billing_sync.gateway(deps).dunning_settings()
-    needed = max(rules.grace_days for rules in deps.rules.versions) + DUNNING_BUFFER_DAYS
+    longest = max(rules.grace_days for rules in deps.rules.history.versions)
+    needed = max(longest, grace_days or 0) + DUNNING_BUFFER_DAYS
     if settings.terminal_action in {"past_due", "mark_unpaid"}:
         return ""
     if settings.terminal_action == "cancel":

@@ -57,7 +57,7 @@ async def form_1099_csv(deps: Deps, principal: Principal, tax_year: int) -> str:
     writer.writerow(CSV_COLUMNS)
     async with deps.uow() as uow:
         payouts = await uow.payouts.completed_in(tax_year)
-        records = form_1099_records(payouts, deps.rules)
+        records = form_1099_records(payouts, deps.rules.history)
         for record in records:
             form = await uow.payouts.tax_form(UUID(max(record.payout_ids)))
             address = form.address if form else None

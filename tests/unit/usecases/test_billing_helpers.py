@@ -8,7 +8,7 @@ import pytest
 
 from domain.membership import PaymentKind
 from domain.money import Money
-from domain.rules import ProgramRules, RulesHistory
+from domain.rules import ProgramRules
 from ports.outbound.billing import PaymentHistoryItem
 from ports.outbound.payments import DunningSettings
 from ports.usecases.billing_sync import dues_period
@@ -16,6 +16,7 @@ from ports.usecases.deps import Deps
 from ports.usecases.errors import InvalidInput
 from ports.usecases.memberships import _decode_cursor, _encode_cursor
 from ports.usecases.payment_events import check_provider_dunning, kind_of
+from ports.usecases.rules_book import RulesBook
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,7 @@ def deps_with(settings: DunningSettings, grace_days: int = 30) -> Deps:
         tasks=None,  # type: ignore[arg-type]
         clock=None,  # type: ignore[arg-type]
         payments=Dunning(settings),  # type: ignore[arg-type]
-        rules=RulesHistory.of(ProgramRules(grace_days=grace_days)),
+        rules=RulesBook.of(ProgramRules(grace_days=grace_days)),
     )
 
 
