@@ -105,6 +105,8 @@ async def test_staff_find_members_and_see_why_they_are_where_they_are(world: Bil
         log = await staff_log(world, staff.account_id)
         assert f"GET /api/admin/members/{joined.account_id}/view" in log
         assert any(line.startswith("GET /api/admin/members?") and "status=none" in line for line in log)
+        assert not any(joined.email[:14] in line for line in log), "what staff typed to find someone is not kept"
+        assert any("q=redacted-14" in line for line in log)
 
 
 async def test_members_and_strangers_never_reach_the_console(world: BillingWorld) -> None:

@@ -2,6 +2,7 @@
 paid for; once nothing is in flight the daily job erases their personal data, while payments, tax and audit records
 stay (DOMAIN.md §9)."""
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -33,6 +34,13 @@ async def test_a_member_who_asks_is_erased_once_the_paid_period_ends(world: Bill
         assert world.fake.get(member.subscription_id)["cancel_at_period_end"] is True, "nothing more is charged"
 
         assert await world.run(ERASE_TASK) == {"waiting_for_membership": 1}
+        assert await world.value("SELECT count(*) FROM notifications WHERE account_id = $1", member.account_id) > 0
+        await world.sql(  # a staff review vote whose free-text reason names the person
+            "INSERT INTO kyc_staff_votes (id, account_id, attempt_id, staff_id, decision, reason, at) "
+            "VALUES ($1, $2, 'idv_1', $2, 'reject', 'Ada Lovelace, born 1990, looks like her sister', now())",
+            uuid.uuid4(),
+            member.account_id,
+        )
         seen = await world.value(
             "SELECT count(*) FROM security_events WHERE account_id = $1 AND user_agent IS NOT NULL", member.account_id
         )
@@ -65,6 +73,9 @@ async def test_a_member_who_asks_is_erased_once_the_paid_period_ends(world: Bill
             member.account_id,
         )
         assert traces[0][0] == 0, "no address or browser of theirs is kept"
+        assert await world.value("SELECT count(*) FROM notifications WHERE account_id = $1", member.account_id) == 0
+        votes = await world.sql("SELECT decision, reason FROM kyc_staff_votes WHERE account_id = $1", member.account_id)
+        assert [tuple(v) for v in votes] == [("reject", "(erased)")], "the vote stays, its words go"
         assert await world.value("SELECT count(*) FROM security_events WHERE account_id = $1", member.account_id) > 0
         assert (await client.get("/api/auth/session")).status_code == 401, "signed out everywhere"
         old = await later.post("/api/auth/sign-in", json={"email": member.email, "password": PASSWORD})

@@ -17,6 +17,7 @@ from domain.sessions import Role
 from entrypoints.settings import Settings
 from ports.usecases import payouts
 from ports.usecases.auth import Principal
+from ports.usecases.erasure import ERASE_TASK
 from ports.usecases.errors import Refused
 from tests.e2e.billing_env import PASSWORD, BillingWorld, Member, instant
 from tests.e2e.payout_env import (
@@ -259,6 +260,8 @@ async def test_cancellation_needs_two_staff_and_a_known_reason_and_restores_or_e
         await world.settle()
         pa = await payout_by_member(admin1, result["payoutIds"], a)
         pb = await payout_by_member(admin1, result["payoutIds"], b)
+        await ok(await b.client.put(f"/api/payout/me/{pb}/bank-account", json=bank()))
+        await ok(await b.client.put(f"/api/payout/me/{pb}/w9", json=W9))
         assert (await a.status())["status"] == "won"
         assert (await queue_place(a))["inQueue"] is False
         assert (await queue_place(c))["position"] == 1
@@ -331,6 +334,13 @@ async def test_cancellation_needs_two_staff_and_a_known_reason_and_restores_or_e
         assert [(await queue_place(m))["position"] for m in (a, c)] == [1, 2]
         assert await fund_cents(world) == FUND_TARGET
         assert await events(world, "payout.cancelled", pb) == 1
+
+        # B asks to be forgotten: no money moved for the cancelled payout, so its bank details and W-9 go too.
+        assert (await b.client.post("/api/profiles/me/deletion-request")).status_code == 202
+        assert (await world.run(ERASE_TASK)).get("erased") == 1
+        for table in ("payout_details", "payout_tax_forms"):
+            assert await world.value(f"SELECT count(*) FROM {table} WHERE payout_id = $1", uuid.UUID(pb)) == 0
+        assert (await payout_of(admin1, pb))["status"] == "cancelled", "the payout itself stays"
 
 
 async def test_bank_details_changed_after_approval_need_step_up_clear_approvals_and_hold(

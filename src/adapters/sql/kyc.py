@@ -41,6 +41,10 @@ def _stored(row: R) -> StoredKyc:
     )
 
 
+ERASED = "(erased)"
+"""What a staff vote's reason becomes when the member's personal data is erased."""
+
+
 class SqlKycRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -188,6 +192,13 @@ class SqlKycRepository:
             select(V).where(V.account_id == account_id, V.attempt_id == attempt_id).order_by(V.at)
         )
         return [StaffVote(staff_id=v.staff_id, decision=v.decision, reason=v.reason, at=v.at) for v in rows]
+
+    async def forget_vote_reasons(self, account_id: UUID) -> int:
+        V = models.KycStaffVote
+        result = await self._session.execute(
+            update(V).where(V.account_id == account_id, V.reason != ERASED).values(reason=ERASED)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def without_verification(self, *, activated_before: datetime, limit: int) -> Sequence[tuple[UUID, UUID]]:
         M = models.Membership

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
@@ -124,6 +124,12 @@ class SqlNotificationFeed:
             select(func.count()).select_from(n).where(n.account_id == account_id, n.read_at.is_(None))
         )
         return int(count or 0)
+
+    async def erase(self, account_id: UUID) -> int:
+        result = await self._session.execute(
+            delete(models.Notification).where(models.Notification.account_id == account_id)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _delivery(row: models.NotificationDelivery) -> Delivery:

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, false, func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, false, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
@@ -510,6 +510,10 @@ class SqlPayoutRepository:
             "updated_at": record.updated_at,
         }
         await self._upsert(models.PayoutDetails, record.payout_id, values)
+
+    async def erase_details(self, payout_id: UUID) -> None:
+        for table in (models.PayoutDetails, models.PayoutTaxForm):
+            await self._session.execute(delete(table).where(table.payout_id == payout_id))
 
     async def tax_form(self, payout_id: UUID) -> TaxFormRecord | None:
         row = await self._session.scalar(

@@ -5,7 +5,9 @@ carries a random token; the server stores only its hash. Routes that need a sign
 `principal: NamedDependency[Principal]` parameter, and an anonymous call gets a 401 problem.
 """
 
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
@@ -55,6 +57,16 @@ async def provide_staff(request: Request[Any, Any, Any], deps: NamedDependency[D
     access = staff_access(principal.role, second_factor_enabled=principal.second_factor)
     if not access.ok:
         raise Forbidden(access.reason)
-    query = f"?{request.url.query}" if request.url.query else ""
+    query = logged_query(request.query_params.multi_items())
     await record_staff_access(deps, principal, method=request.method, path=f"{request.url.path}{query}")
     return principal
+
+
+SEARCH_PARAMETERS = frozenset({"q"})
+"""Query parameters holding what staff typed to find a person (an email, a name): logged by length only, so the
+staff access log holds no member's personal data that erasure would have to find (D153)."""
+
+
+def logged_query(params: Iterable[tuple[str, str]]) -> str:
+    pairs = [(k, f"redacted-{len(v)}" if k in SEARCH_PARAMETERS else v) for k, v in params]
+    return f"?{urlencode(pairs)}" if pairs else ""

@@ -67,6 +67,10 @@ class KycRepository(Protocol):
 
     async def votes(self, account_id: UUID, attempt_id: str) -> Sequence[StaffVote]: ...
 
+    async def forget_vote_reasons(self, account_id: UUID) -> int:
+        """Blank staff members' free-text reasons on the account's review votes (the votes stay); how many."""
+        ...
+
     async def without_verification(self, *, activated_before: datetime, limit: int) -> Sequence[tuple[UUID, UUID]]:
         """(account id, membership id) of live memberships activated before the cut-off whose person has not
         started a verification (the 7-day reminder)."""

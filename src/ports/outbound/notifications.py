@@ -58,6 +58,10 @@ class NotificationFeed(Protocol):
 
     async def unread_count(self, account_id: UUID) -> int: ...
 
+    async def erase(self, account_id: UUID) -> int:
+        """Delete the account's feed (its texts are about a person being erased); how many items."""
+        ...
+
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"

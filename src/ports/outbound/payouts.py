@@ -218,6 +218,10 @@ class PayoutRepository(Protocol):
 
     async def put_tax_form(self, record: TaxFormRecord) -> None: ...
 
+    async def erase_details(self, payout_id: UUID) -> None:
+        """Delete a payout's bank details and W-9 (a cancelled payout: no money left, nothing to keep for tax)."""
+        ...
+
     # two-person requests --------------------------------------------------------------------------------------
     async def open_request(self, kind: str, target_id: str) -> StaffRequestRecord | None: ...
 

@@ -55,7 +55,8 @@ async def erase_account(deps: Deps, account_id: UUID) -> str:
             return "not_requested"
         if await uow.accounts.has_live_membership(account.id):
             return "waiting_for_membership"
-        if any(p.status not in FINAL_PAYOUTS for p in await uow.payouts.of_account(account.id)):
+        payouts = await uow.payouts.of_account(account.id)
+        if any(p.status not in FINAL_PAYOUTS for p in payouts):
             return "waiting_for_payout"
         await uow.accounts.erase(account.id, placeholder_email=placeholder_email(account.id))
         await uow.profiles.save(
@@ -72,6 +73,11 @@ async def erase_account(deps: Deps, account_id: UUID) -> str:
         if stored is not None:
             record = replace(stored.record, date_of_birth=None, country=None, name_digest=None)
             await uow.kyc.save(replace(stored, record=record, failure_reasons=(), verification_url=None), at=now)
+        await uow.kyc.forget_vote_reasons(account.id)
+        await uow.notifications.erase(account.id)
+        for payout in payouts:
+            if payout.status is PayoutStatus.CANCELLED:  # no money moved: nothing for tax to keep
+                await uow.payouts.erase_details(UUID(payout.payout_id))
         await uow.security_log.forget_client_data(account.id)
         await record_audit(
             uow,
