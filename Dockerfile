@@ -9,6 +9,18 @@ RUN pip install --no-cache-dir uv==0.13.8
 WORKDIR /build
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
+COPY src ./src
+# The API's OpenAPI document: the web app's typed client is generated from it.
+RUN PYTHONPATH=src /opt/venv/bin/python -m entrypoints.cli.main openapi --output /build/openapi.json
+
+# The web app: built here with Node.js; the running image serves the files and has no Node.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+COPY --from=build /build/openapi.json /var/openapi.json
+RUN npx openapi-typescript /var/openapi.json --output src/api/schema.d.ts && npm run build
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 tenure \
@@ -17,6 +29,7 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=root:root src ./src
 COPY --chown=root:root alembic ./alembic
+COPY --from=web --chown=root:root /web/dist ./web/dist
 RUN mkdir -p /app/var/payout-files /tmp/tenure-metrics && chown -R tenure:tenure /app/var /tmp/tenure-metrics
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app/src \
@@ -25,6 +38,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     TENURE_ENV=production \
     TENURE_HOST=0.0.0.0 \
     TENURE_PAYOUT_EXPORT_DIR=/app/var/payout-files \
+    TENURE_WEB_DIR=/app/web/dist \
     PROMETHEUS_MULTIPROC_DIR=/tmp/tenure-metrics
 USER tenure
 EXPOSE 8000

@@ -35,6 +35,7 @@ started=$SECONDS
 layer lint bash -c "$BIN/ruff check . && $BIN/ruff format --check ."
 layer imports "$BIN/lint-imports"
 layer types "$BIN/mypy"
+layer web bash -c "cd web && npx tsc --noEmit"
 if [[ "${1:-}" == "--static-only" ]]; then
   summary
   exit 0
@@ -44,5 +45,6 @@ layer unit "$BIN/pytest" tests/unit --cov=domain --cov-branch --cov-report=term 
 layer sqlite "$BIN/pytest" tests/sqlite
 layer integration "$BIN/pytest" tests/integration
 layer e2e "$BIN/pytest" tests/e2e
+layer browser "$BIN/pytest" tests/browser
 summary
 echo "all layers passed in $((SECONDS - started)) s"

@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "localhost"
     port: int = 8000
     public_url: str = "http://localhost:8000"
+    web_dir: str = str(PROJECT_ROOT / "web" / "dist")
+    """The built web app (`make web`): served at / when its index.html is there."""
     database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'tenure.db'}"
     db_pool_size: int = 10
     redis_url: str | None = None

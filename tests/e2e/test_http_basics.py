@@ -1,6 +1,7 @@
 """HTTP behaviour every route shares: health, problem documents for every error, request ids, OpenAPI."""
 
 from collections import Counter
+from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -162,12 +163,17 @@ async def test_an_unsafe_request_without_the_csrf_token_is_refused(probe_app: Li
 
 
 async def test_security_headers_are_on_every_response(client: AsyncTestClient[Litestar]) -> None:
-    for response in (await client.get("/health"), await client.get("/nope")):
+    for response in (await client.get("/health"), await client.get("/api/nope"), await client.get("/dashboard")):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
-        assert "default-src 'none'" in response.headers["content-security-policy"]
         assert response.headers["strict-transport-security"].startswith("max-age=")
         assert response.headers["cache-control"] == "no-store"
+    for path in ("/health", "/api/nope"):  # JSON only: nothing may load
+        assert "default-src 'none'" in (await client.get(path)).headers["content-security-policy"]
+    app_page = (await client.get("/dashboard")).headers["content-security-policy"]
+    assert "default-src 'self'" in app_page, "the web app loads its own scripts and styles, nothing else"
+    assert "unsafe-inline" not in app_page
+    assert "frame-ancestors 'none'" in app_page
 
 
 async def test_cors_answers_only_allow_listed_origins(test_settings: Settings) -> None:
@@ -212,3 +218,29 @@ async def test_openapi_document_is_complete(client: AsyncTestClient[Litestar]) -
     assert operations
     assert all(op.get("operationId") for op in operations), "every route needs an operation_id"
     assert "503" in schema["paths"]["/health/ready"]["get"]["responses"]
+
+
+async def test_the_web_app_answers_page_paths_and_never_api_ones(test_settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>Tenure app</title>")
+    (tmp_path / "assets" / "index-abc123.js").write_text("console.log('app')")
+    settings = msgspec.structs.replace(test_settings, web_dir=str(tmp_path))
+    async with open_client(create_app(settings), csrf=False) as client:
+        for path in ("/", "/dashboard", "/join?cancelled=1", "/staff/members/123"):
+            page = await client.get(path)
+            assert page.status_code == 200, path
+            assert "Tenure app" in page.text
+            assert page.headers["content-type"].startswith("text/html")
+        asset = await client.get("/assets/index-abc123.js")
+        assert asset.status_code == 200
+        assert "max-age=31536000" in asset.headers["cache-control"], "hashed assets are cached"
+        for path in ("/api/nope", "/assets/missing.js", "/sandbox/nope", "/healthz-not", "/schemas"):
+            assert (await client.get(path)).status_code == 404, path
+        assert_problem(await client.get("/api/nope"), 404, "not_found")
+
+
+async def test_without_a_built_web_app_the_api_still_serves(test_settings: Settings, tmp_path: Path) -> None:
+    settings = msgspec.structs.replace(test_settings, web_dir=str(tmp_path / "missing"))
+    async with open_client(create_app(settings), csrf=False) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert_problem(await client.get("/dashboard"), 404, "not_found")

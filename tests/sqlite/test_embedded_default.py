@@ -175,7 +175,9 @@ async def test_joining_through_the_sandbox_checkout_on_the_embedded_default(app:
         assert token is not None
         paid = await client.post(f"{page_url}/pay", data={"_csrf_token": token.group(1)}, follow_redirects=False)
         assert paid.status_code == 303
-        back = await client.get(paid.headers["location"].removeprefix("http://localhost:8000"))
+        landing = paid.headers["location"].removeprefix("http://localhost:8000")
+        assert landing.startswith("/checkout/complete?session_id=cs_"), "back to the web app's page"
+        back = await client.get(f"/api/subscriptions{landing}")  # what that page asks the API
         assert back.status_code == 200, back.text
         assert back.json()["status"] == "active"
         assert back.json()["position"] == 1

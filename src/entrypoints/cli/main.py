@@ -432,6 +432,27 @@ def run_job(settings: Settings, name: str) -> None:
     click.echo(f"{name}: {result}")
 
 
+@cli.command("openapi")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default="-", show_default=True)
+@with_settings
+def openapi(settings: Settings, output: str) -> None:
+    """Write the API's OpenAPI document (JSON), as served at /schema/openapi.json. The web app's typed API
+    client is generated from it at build time."""
+    from pathlib import Path
+
+    import msgspec
+    from litestar.serialization import encode_json
+
+    from entrypoints.http.app import create_app
+
+    document = msgspec.json.format(encode_json(create_app(settings).openapi_schema.to_schema()), indent=1)
+    if output == "-":
+        click.echo(document.decode())
+    else:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_bytes(document + b"\n")
+
+
 @cli.command("config")
 def show_config() -> None:
     """List every setting (environment variable, type, development default)."""

@@ -42,6 +42,7 @@ from entrypoints.http.sessions import provide_principal, provide_staff
 from entrypoints.http.settings import SettingsController
 from entrypoints.http.strict_body import validate_body_strictly
 from entrypoints.http.subscriptions import BillingController, SubscriptionController
+from entrypoints.http.web_app import create_web_app_routers
 from entrypoints.http.webhooks import WebhookController
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, load_settings
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             EligibilityController,
             WebhookController,
             MetricsController,
+            *create_web_app_routers(settings.web_dir),
         ],
         dependencies={
             "deps": Provide(provide_deps, sync_to_thread=False),

@@ -59,6 +59,7 @@ class ProgramRulesOut(msgspec.Struct, rename="camel", kw_only=True):
     fund_share_bps: int
     backup_withholding_bps: int
     payout_info_deadline_days: int
+    terms_version: str
     upcoming: list[UpcomingOut]
     """Approved changes not in force yet: members see them before they apply."""
 

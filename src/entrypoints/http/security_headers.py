@@ -1,5 +1,6 @@
 """Security headers on every response. The API serves JSON only, so its policy forbids everything a page
-could load; the interactive API docs under /schema need scripts and get no CSP."""
+could load; the web app's pages may load their own scripts and styles and call the API, nothing else; the
+interactive API docs under /schema need scripts and get no CSP."""
 
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +17,12 @@ API_HEADERS = {
     "cache-control": "no-store",
 }
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+APP_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
+"""The web app (served from this origin): its own scripts, styles and API calls only; no inline script."""
+SERVICE_PATHS = ("/api/", "/health", "/metrics", "/assets/")
 HSTS = "max-age=63072000; includeSubDomains"
 
 
@@ -32,8 +39,10 @@ def security_headers(*, always_hsts: bool) -> Callable[[Message, Scope], Awaitab
         path = str(scope.get("path", ""))
         if path.startswith("/sandbox/"):
             headers.setdefault("content-security-policy", API_CSP)  # dev-only HTML pages set their own policy
-        elif not path.startswith("/schema"):
+        elif path.startswith(SERVICE_PATHS):
             headers["content-security-policy"] = API_CSP
+        elif not path.startswith("/schema"):
+            headers["content-security-policy"] = APP_CSP
         if always_hsts or scope.get("scheme") == "https":
             headers["strict-transport-security"] = HSTS
 

@@ -84,6 +84,8 @@ class ProgramRulesView:
     fund_share_bps: int
     backup_withholding_bps: int
     payout_info_deadline_days: int
+    terms_version: str
+    """The membership terms a person accepts at checkout (the SPA shows and sends this version)."""
 
 
 def program_rules(deps: Deps) -> ProgramRulesView:
@@ -106,4 +108,5 @@ def program_rules(deps: Deps) -> ProgramRulesView:
         fund_share_bps=rules.fund_share_bps,
         backup_withholding_bps=rules.backup_withholding_bps,
         payout_info_deadline_days=rules.payout_info_deadline_days,
+        terms_version=deps.billing.terms_version,
     )

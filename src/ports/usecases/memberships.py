@@ -209,7 +209,7 @@ async def _open_session(deps: Deps, principal: Principal, pending: MembershipRec
         customer_email=principal.email,
         monthly_dues=rules.monthly_dues,
         joining_fee=rules.joining_fee,
-        success_url=f"{base}/api/subscriptions/checkout/complete?session_id={{CHECKOUT_SESSION_ID}}",
+        success_url=f"{base}/checkout/complete?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/join?cancelled=1",
         idempotency_key=f"join:{pending.id}",
     )
@@ -505,7 +505,7 @@ async def retention_checkout(deps: Deps, principal: Principal) -> Link:
         membership_id=str(membership.id),
         customer_id=membership.provider_customer_id,
         amount=rules.retention_amount,
-        success_url=f"{base}/api/subscriptions/checkout/complete?session_id={{CHECKOUT_SESSION_ID}}",
+        success_url=f"{base}/checkout/complete?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{base}/billing",
         idempotency_key=f"retention:{membership.id}",
     )

@@ -1,0 +1,95 @@
+"""A person's whole journey in the browser on the sandbox providers: sign up, confirm the email, fill in the
+profile, join and pay on the sandbox checkout, see their place in line, verify their identity on the sandbox
+page, add a passkey and sign in with it."""
+
+import re
+import uuid
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Service, screenshot
+
+PASSWORD = "correct horse battery staple 42"
+
+
+def sign_up(page: Page, service: Service) -> str:
+    email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto("/")
+    page.get_by_role("link", name="Become a member").first.click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    page.get_by_label("Code").fill(service.emailed_code(email))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Your dashboard")).to_be_visible()
+    return email
+
+
+def test_a_person_joins_pays_and_sees_their_place(page: Page, service: Service) -> None:
+    sign_up(page, service)
+    expect(page.get_by_text("You are not a member yet.")).to_be_visible()
+
+    page.get_by_role("link", name="Profile").click()
+    page.get_by_label("Legal first name").fill("Ada")
+    page.get_by_label("Legal last name").fill("Lovelace")
+    page.get_by_label("Date of birth").fill("1990-12-10")
+    page.get_by_label("Street address").fill("1 Main St")
+    page.get_by_label("City").fill("Springfield")
+    page.get_by_label("State").fill("IL")
+    page.get_by_label("ZIP code").fill("62701")
+    page.get_by_role("button", name="Save and continue").click()
+
+    expect(page.get_by_role("heading", name="Join Tenure")).to_be_visible()
+    pay = page.get_by_role("button", name="Continue to payment")
+    expect(pay).to_be_disabled()  # the terms first
+    page.get_by_label(re.compile("I accept the membership terms")).check()
+    pay.click()
+    page.wait_for_url(re.compile(r"/sandbox/checkout/"))
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+
+    expect(page.get_by_role("heading", name="Welcome to Tenure")).to_be_visible()
+    page.get_by_role("button", name="Go to your dashboard").click()
+    place = page.get_by_role("region", name="Your place in line")
+    expect(place).to_be_visible()
+    screenshot(page, "member-dashboard")
+    expect(place.get_by_text(re.compile(r"#1\s*of 1"))).to_be_visible()
+    expect(page.get_by_role("region", name="Membership").get_by_text("Active", exact=True)).to_be_visible()
+
+    page.get_by_role("button", name="Verify my identity").click()
+    page.wait_for_url(re.compile(r"/sandbox/kyc/"))
+    page.get_by_role("button", name=re.compile("pass", re.IGNORECASE)).first.click()
+    page.goto("/dashboard")
+    expect(page.get_by_text("Verified", exact=True)).to_be_visible()
+
+    page.get_by_role("link", name="Payments").click()
+    expect(page.get_by_role("cell", name="$300.00")).to_be_visible()
+
+
+def test_a_member_adds_a_passkey_and_signs_in_with_it(page: Page, service: Service) -> None:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    sign_up(page, service)
+    page.get_by_role("link", name="Security").click()
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_text(re.compile("added"))).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.goto("/sign-in")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("heading", name="Your dashboard")).to_be_visible()
