@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,20 @@ class Service:
         assert done.returncode == 0, done.stderr or done.stdout
         return done.stdout
 
+    def python(self, module: str, *args: str) -> str:
+        """Run one of the test helpers (``python -m``) against this service's database."""
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr or done.stdout
+        return done.stdout
+
     def emailed_code(self, email: str) -> str:
         """The newest 6-digit code the sandbox mailbox holds for ``email``."""
         deadline = time.monotonic() + 20
@@ -73,6 +88,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "TENURE_PUBLIC_URL": url,
         "TENURE_WEB_DIR": str(WEB_DIR),
         "TENURE_LOG_LEVEL": "WARNING",
+        # Launched over a year ago, so a payout round is possible once the fund is large enough (§7).
+        "TENURE_LAUNCH_DATE": (date.today() - timedelta(days=400)).isoformat(),
     }
     for name in ("TENURE_REDIS_URL", "TENURE_QUEUE_BACKEND", "TENURE_PROVIDERS", "TENURE_ENV"):
         env.pop(name, None)

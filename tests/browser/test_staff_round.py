@@ -1,0 +1,72 @@
+"""Staff in the browser: two staff members enrol their second factor, evaluate today's payout round and approve
+the winner's payout (one admin, one finance), as DOMAIN.md §7–8 require."""
+
+import base64
+import re
+from datetime import UTC, datetime
+
+from playwright.sync_api import Browser, Page, expect
+
+from domain.totp import time_step, totp_at
+from tests.browser.conftest import Service, screenshot
+from tests.browser.test_member_journey import PASSWORD, join_and_verify
+
+REWARD_CENTS = 10_000_000
+
+
+def staff_signs_in(page: Page, service: Service, email: str, role: str) -> None:
+    """An account made by `tenure accounts create-admin` (then given ``role``) signs in and enrols TOTP."""
+    service.cli("accounts", "create-admin", "--email", email, "--password-stdin", stdin=PASSWORD + "\n")
+    if role != "admin":
+        service.cli("accounts", "set-role", email, role, "--reason", "browser test")
+    page.goto("/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("link", name="Security").click()
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    secret_b32 = page.get_by_test_id("totp-secret").inner_text().strip()
+    secret = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    page.get_by_label("Code from the app").fill(totp_at(secret, time_step(datetime.now(UTC))))
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_text("keep these backup codes", exact=False)).to_be_visible()
+
+
+def test_two_staff_evaluate_a_round_and_approve_the_payout(browser: Browser, service: Service) -> None:
+    member = browser.new_context(base_url=service.url)
+    admin = browser.new_context(base_url=service.url, viewport={"width": 1280, "height": 900})
+    finance = browser.new_context(base_url=service.url)
+    try:
+        join_and_verify(member.new_page(), service)
+        assert int(service.python("tests.browser.seed_fund", str(REWARD_CENTS)).strip()) >= REWARD_CENTS
+        service.cli("jobs", "run", "payments.reconcile")  # a reconciliation within the hour (§7)
+
+        boss = admin.new_page()
+        staff_signs_in(boss, service, "admin@example.com", "admin")
+        boss.get_by_role("link", name="Program").click()
+        expect(boss.get_by_role("heading", name="Program dashboard")).to_be_visible()
+        expect(boss.get_by_text("Yes: every precondition holds.")).to_be_visible()
+
+        boss.get_by_role("link", name="Payouts", exact=True).click()
+        boss.get_by_role("button", name="Evaluate today's round now").click()
+        row = boss.get_by_role("row").filter(has_text="Pending approval")
+        expect(row).to_have_count(1)
+        row.get_by_role("button", name=re.compile("^Approve")).click()
+        expect(row.get_by_role("cell", name="1", exact=True)).to_be_visible()  # one approval of the two
+
+        money = finance.new_page()
+        staff_signs_in(money, service, "finance@example.com", "finance")
+        money.goto("/staff/payouts")
+        money.get_by_role("row").filter(has_text="Pending approval").get_by_role(
+            "button", name=re.compile("^Approve")
+        ).click()
+        approved = money.get_by_role("row").filter(has_text="Approved")
+        expect(approved).to_have_count(1)
+        expect(approved.get_by_text("(finance ✓)")).to_be_visible()
+
+        boss.reload()
+        expect(boss.get_by_role("row").filter(has_text="Approved")).to_have_count(1)
+        screenshot(boss, "staff-payout-round")
+    finally:
+        for ctx in (member, admin, finance):
+            ctx.close()
