@@ -73,8 +73,9 @@ class Service:
         raise AssertionError(f"no code was emailed to {email}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A fresh service and database per test module (a round selects from everyone in line)."""
     if not (WEB_DIR / "index.html").is_file():
         pytest.fail("the web app is not built: run `make web` (make test does)")
     port = free_port()

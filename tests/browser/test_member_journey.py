@@ -2,7 +2,9 @@
 profile, join and pay on the sandbox checkout, see their place in line, verify their identity on the sandbox
 page, add a passkey and sign in with it."""
 
+import random
 import re
+import string
 import uuid
 
 from playwright.sync_api import Page, expect
@@ -36,13 +38,16 @@ def test_a_person_joins_pays_and_sees_their_place(page: Page, service: Service) 
 
 
 def join_and_verify(page: Page, service: Service, *, screenshots: bool = False) -> str:
-    """Sign up, fill in the profile, join and pay on the sandbox checkout, pass the sandbox identity check."""
-    email = sign_up(page, service)
+    """Sign up, fill in the profile, join and pay on the sandbox checkout, pass the sandbox identity check.
+    Returns the legal last name (each member is a different person: the same name and birth date would be one
+    identity, §10)."""
+    last_name = "Lovelace" + "".join(random.choices(string.ascii_lowercase, k=6))
+    sign_up(page, service)
     expect(page.get_by_text("You are not a member yet.")).to_be_visible()
 
     page.get_by_role("link", name="Profile").click()
     page.get_by_label("Legal first name").fill("Ada")
-    page.get_by_label("Legal last name").fill("Lovelace")
+    page.get_by_label("Legal last name").fill(last_name)
     page.get_by_label("Date of birth").fill("1990-12-10")
     page.get_by_label("Street address").fill("1 Main St")
     page.get_by_label("City").fill("Springfield")
@@ -72,7 +77,7 @@ def join_and_verify(page: Page, service: Service, *, screenshots: bool = False) 
     expect(page.get_by_text("Verified", exact=True)).to_be_visible()
     if screenshots:
         screenshot(page, "member-dashboard")
-    return email
+    return last_name
 
 
 def test_a_member_adds_a_passkey_and_signs_in_with_it(page: Page, service: Service) -> None:

@@ -32,12 +32,37 @@ def staff_signs_in(page: Page, service: Service, email: str, role: str) -> None:
     expect(page.get_by_text("keep these backup codes", exact=False)).to_be_visible()
 
 
+def the_winner_gives_details_and_checks_their_entry(page: Page, last_name: str) -> None:
+    """Cheque to the verified address (an ACH holder name must match the identity check's name) and a W-9; then
+    their entry in the round's published snapshot, checked against its root."""
+    page.goto("/payouts")
+    expect(page.get_by_text("Still needed")).to_be_visible()
+    page.get_by_role("button", name="Send me a cheque instead").click()
+    expect(page.get_by_text("Cheque to your verified address")).to_be_visible()
+    w9 = page.get_by_role("heading", name="W-9 (taxpayer identification)").locator("..")
+    w9.get_by_label("Legal name").fill(f"Ada {last_name}")
+    w9.get_by_label("SSN or EIN").fill("123456789")
+    w9.get_by_label("Street address").fill("1 Main St")
+    w9.get_by_label("City").fill("Springfield")
+    w9.get_by_label("State").fill("IL")
+    w9.get_by_label("ZIP code").fill("62701")
+    w9.get_by_label(re.compile("Under penalties of perjury")).check()
+    w9.get_by_role("button", name="Save W-9").click()
+    expect(page.get_by_text(re.compile(r"On file \(.*6789\)"))).to_be_visible()
+    expect(page.get_by_text("Still needed")).to_have_count(0)
+
+    page.get_by_role("link", name="Check my entry in this round").click()
+    page.get_by_role("button", name="Check my entry against the root").click()
+    expect(page.get_by_text("Your entry is in the published snapshot.")).to_be_visible()
+
+
 def test_two_staff_evaluate_a_round_and_approve_the_payout(browser: Browser, service: Service) -> None:
     member = browser.new_context(base_url=service.url)
     admin = browser.new_context(base_url=service.url, viewport={"width": 1280, "height": 900})
     finance = browser.new_context(base_url=service.url)
     try:
-        join_and_verify(member.new_page(), service)
+        winner = member.new_page()
+        last_name = join_and_verify(winner, service)
         assert int(service.python("tests.browser.seed_fund", str(REWARD_CENTS)).strip()) >= REWARD_CENTS
         service.cli("jobs", "run", "payments.reconcile")  # a reconciliation within the hour (§7)
 
@@ -51,6 +76,9 @@ def test_two_staff_evaluate_a_round_and_approve_the_payout(browser: Browser, ser
         boss.get_by_role("button", name="Evaluate today's round now").click()
         row = boss.get_by_role("row").filter(has_text="Pending approval")
         expect(row).to_have_count(1)
+
+        the_winner_gives_details_and_checks_their_entry(winner, last_name)
+
         row.get_by_role("button", name=re.compile("^Approve")).click()
         expect(row.get_by_role("cell", name="1", exact=True)).to_be_visible()  # one approval of the two
 
@@ -67,6 +95,10 @@ def test_two_staff_evaluate_a_round_and_approve_the_payout(browser: Browser, ser
         boss.reload()
         expect(boss.get_by_role("row").filter(has_text="Approved")).to_have_count(1)
         screenshot(boss, "staff-payout-round")
+        boss.get_by_role("link", name="Details").click()
+        expect(boss.get_by_text("On file", exact=True)).to_be_visible()
+        boss.get_by_role("button", name="Approve").click()  # a third approval: refused, with the reason shown
+        expect(boss.get_by_role("alert")).to_be_visible()
     finally:
         for ctx in (member, admin, finance):
             ctx.close()

@@ -4,6 +4,7 @@ import asyncio
 import re
 import sqlite3
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from adapters.sql import migrations, models
 from adapters.sql.engine import create_engine, session_factory
 from adapters.sql.member_numbers import next_member_number
+from domain.routing import name_digest
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings, load_settings
 from tests.helpers import eventually
@@ -201,7 +203,8 @@ async def test_identity_verification_through_the_sandbox_on_the_embedded_default
     deps = app.state.container.deps
     async with AsyncTestClient(app, base_url="https://tenure.test") as client:
         await signed_in_member(client, deps)
-        assert (await client.patch("/api/profiles/me", json={"dateOfBirth": "1988-04-02"})).status_code == 200
+        profile = {"dateOfBirth": "1988-04-02", "legalFirstName": "Grace", "legalLastName": "Hopper"}
+        assert (await client.patch("/api/profiles/me", json=profile)).status_code == 200
 
         started = await client.post("/api/kyc/start")
         assert started.status_code == 200, started.text
@@ -216,6 +219,13 @@ async def test_identity_verification_through_the_sandbox_on_the_embedded_default
             return (await client.get("/api/kyc")).json()["status"] == "verified"
 
         await eventually(verified, timeout=30, what="the sandbox's webhook to verify the member in-process")
+        account_id = uuid.UUID((await client.get("/api/auth/session")).json()["accountId"])
+        async with deps.uow() as uow:
+            stored = await uow.kyc.get(account_id)
+        assert stored is not None
+        assert stored.record.date_of_birth == date(1988, 4, 2)
+        # The sandbox shows the name the member gave, so a winner's payee name can match the verified one (§8).
+        assert stored.record.name_digest == name_digest(key=deps.identity_key, name="Grace Hopper")
 
 
 async def test_the_staff_console_readings_work_on_sqlite(settings: Settings) -> None:

@@ -12,8 +12,11 @@ import { CheckoutComplete, Join } from "./pages/member/Join";
 import { Notifications, Payments } from "./pages/member/Lists";
 import { Profile } from "./pages/member/Profile";
 import { Security } from "./pages/member/Security";
+import { NotificationSettings } from "./pages/member/Settings";
+import { MyPayouts, RoundEntry } from "./pages/member/Winner";
 import { MemberDetail, MemberSearch } from "./pages/staff/Members";
 import { AuditLog, Exports, KycReviews } from "./pages/staff/Oversight";
+import { PayoutDetail } from "./pages/staff/PayoutDetail";
 import { Payouts } from "./pages/staff/Payouts";
 import { StaffDashboard } from "./pages/staff/StaffDashboard";
 import { isStaff, SessionProvider, useSession } from "./session";
@@ -34,7 +37,9 @@ function Nav() {
               <li><NavLink to="/dashboard">Dashboard</NavLink></li>
               <li><NavLink to="/payments">Payments</NavLink></li>
               <li><NavLink to="/notifications">Notifications</NavLink></li>
+              <li><NavLink to="/payouts">Payouts</NavLink></li>
               <li><NavLink to="/profile">Profile</NavLink></li>
+              <li><NavLink to="/settings">Settings</NavLink></li>
             </>
           )}
           {staff && (
@@ -138,12 +143,16 @@ export function App() {
             <Route path="/billing" element={member(<Payments />)} />
             <Route path="/payments" element={member(<Payments />)} />
             <Route path="/notifications" element={member(<Notifications />)} />
+            <Route path="/settings" element={member(<NotificationSettings />)} />
+            <Route path="/payouts" element={member(<MyPayouts />)} />
+            <Route path="/rounds/:roundKey" element={member(<RoundEntry />)} />
             <Route path="/security" element={<SecurityRoute />} />
             <Route path="/staff" element={staff(<StaffDashboard />)} />
             <Route path="/staff/members" element={staff(<MemberSearch />)} />
             <Route path="/staff/members/:accountId" element={staff(<MemberDetail />)} />
             <Route path="/staff/kyc" element={staff(<KycReviews />)} />
             <Route path="/staff/payouts" element={staff(<Payouts />)} />
+            <Route path="/staff/payouts/:payoutId" element={staff(<PayoutDetail />)} />
             <Route path="/staff/audit" element={staff(<AuditLog />)} />
             <Route path="/staff/exports" element={staff(<Exports />)} />
             <Route path="*" element={<NotFound />} />

@@ -41,6 +41,7 @@ import secrets
 import string
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -273,7 +274,7 @@ class SandboxIdentityVerifier:
             if status == "pending_review" and outcome in REVIEW_OUTCOMES:
                 self._review(attempt, approve=outcome == "pass")
             elif status == "active":
-                self._finish(attempt, outcome, await _profile_birth_date(session, attempt["client_user_id"]))
+                self._finish(attempt, outcome, await _profile_identity(session, attempt["client_user_id"]))
             else:
                 raise KycProviderError(
                     f"identity verification {attempt_id} is {status} and cannot be changed ({outcome})",
@@ -287,7 +288,7 @@ class SandboxIdentityVerifier:
 
         return self._facts(await self._mutate(f"complete ({outcome})", change))
 
-    def _finish(self, attempt: Json, outcome: str, profile_birth_date: str | None) -> None:
+    def _finish(self, attempt: Json, outcome: str, told: _ProfileIdentity) -> None:
         steps = attempt["steps"]
         user = attempt["user"]
         if outcome in ("expire", "cancel"):
@@ -297,10 +298,11 @@ class SandboxIdentityVerifier:
                 if value in ("active", "waiting_for_prerequisite"):
                     steps[step] = ended
             return
-        name = DUPLICATE_NAME if outcome == "duplicate" else _pass_name(attempt["client_user_id"])
-        # A passing person shows documents with the birth date they told us (in their profile), so the sandbox
-        # does not send every developer to review for a date-of-birth mismatch; the duplicate identity is fixed.
-        born = DATE_OF_BIRTH if outcome == "duplicate" else (profile_birth_date or DATE_OF_BIRTH)
+        # A passing person shows documents with the name and birth date they told us (in their profile), so the
+        # sandbox does not send every developer to review for a date-of-birth mismatch, and a winner's payee name
+        # matches their verified name (§8); without a profile, a per-user name. The duplicate identity is fixed.
+        name = DUPLICATE_NAME if outcome == "duplicate" else (told.name or _pass_name(attempt["client_user_id"]))
+        born = DATE_OF_BIRTH if outcome == "duplicate" else (told.birth_date or DATE_OF_BIRTH)
         user.update(
             name=dict(name),
             date_of_birth=born,
@@ -506,11 +508,27 @@ class SandboxIdentityVerifier:
         return attempt
 
 
-async def _profile_birth_date(session: AsyncSession, client_user_id: str) -> str | None:
-    """The birth date in the profile of the account the attempt is for (our `client_user_id` is the account id)."""
+@dataclass(frozen=True, slots=True)
+class _ProfileIdentity:
+    birth_date: str | None = None
+    name: Json | None = None
+
+
+async def _profile_identity(session: AsyncSession, client_user_id: str) -> _ProfileIdentity:
+    """The legal name and birth date in the profile of the account the attempt is for (our `client_user_id` is
+    the account id); empty when there is no such profile."""
     try:
         account_id = UUID(client_user_id)
     except ValueError:
-        return None
-    born = await session.scalar(select(models.Profile.date_of_birth).where(models.Profile.account_id == account_id))
-    return born.isoformat() if born else None
+        return _ProfileIdentity()
+    P = models.Profile
+    row = (
+        await session.execute(
+            select(P.date_of_birth, P.legal_first_name, P.legal_last_name).where(P.account_id == account_id)
+        )
+    ).first()
+    if row is None:
+        return _ProfileIdentity()
+    born, first, last = row
+    name = {"given_name": first, "family_name": last} if first and last else None
+    return _ProfileIdentity(birth_date=born.isoformat() if born else None, name=name)

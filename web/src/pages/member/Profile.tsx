@@ -8,7 +8,7 @@ export function Profile() {
   const navigate = useNavigate();
   const { value: profile, error } = useLoad(() => ok(api.GET("/api/profiles/me")));
   const action = useAction();
-  const [form, setForm] = useState({ first: "", last: "", dob: "", line1: "", line2: "", city: "", state: "", zip: "" });
+  const [form, setForm] = useState({ first: "", last: "", dob: "", line1: "", line2: "", city: "", state: "", zip: "", phone: "" });
   const [saved, setSaved] = useState(false);
 
   useEffect(() => {
@@ -22,6 +22,7 @@ export function Profile() {
       city: profile.address?.city ?? "",
       state: profile.address?.state ?? "",
       zip: profile.address?.zip ?? "",
+      phone: profile.phone ?? "",
     });
   }, [profile]);
 
@@ -45,6 +46,7 @@ export function Profile() {
               state: form.state.toUpperCase(),
               zip: form.zip,
             },
+            phone: form.phone || null,
           },
         }),
       ),
@@ -73,6 +75,14 @@ export function Profile() {
           <Field label="State" autoComplete="address-level1" required maxLength={2} hint="Two letters, e.g. IL" value={form.state} onChange={set("state")} />
           <Field label="ZIP code" autoComplete="postal-code" required value={form.zip} onChange={set("zip")} />
         </div>
+        <Field
+          label="Mobile phone (optional)"
+          type="tel"
+          autoComplete="tel"
+          hint="For SMS notices, e.g. +15551234567; confirm it under Settings."
+          value={form.phone}
+          onChange={set("phone")}
+        />
         <ProblemAlert error={action.error} />
         {saved && <p role="status">Saved.</p>}
         <button type="submit" disabled={action.busy}>

@@ -90,6 +90,7 @@ function PayoutRow({ payout, reload }: { payout: Schemas["PayoutOut"]; reload: (
       </td>
       <td>{payout.missing.length ? payout.missing.map(words).join(", ") : "—"}</td>
       <td>
+        <Link to={`/staff/payouts/${payout.id}`}>Details</Link>{" "}
         {payout.accountId && <Link to={`/staff/members/${payout.accountId}`}>Winner</Link>}{" "}
         {payout.status === "pending_approval" && (
           <button type="button" onClick={approve} disabled={action.busy} aria-label={`Approve payout of round ${payout.roundKey}`}>
