@@ -139,6 +139,25 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core (an npm dev dependency of the web app), the accessibility engine browsers' own audits build on."""
+
+
+def accessibility_problems(page: Page) -> list[str]:
+    """WCAG 2.1 A/AA violations on the page as it is now (serious and critical ones), as readable lines."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())  # through the debugger: the app's CSP (no inline scripts) stays enforced
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', "
+        "'wcag21aa']}})"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+
+
 def screenshot(page: Page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"

@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Service, screenshot
+from tests.browser.conftest import Service, accessibility_problems, screenshot
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -35,6 +35,29 @@ def test_a_person_joins_pays_and_sees_their_place(page: Page, service: Service) 
     join_and_verify(page, service, screenshots=True)
     page.get_by_role("link", name="Payments").click()
     expect(page.get_by_role("cell", name="$300.00")).to_be_visible()
+    assert accessibility_problems(page) == []
+
+    page.get_by_role("link", name="Settings").click()
+    sms_news = page.get_by_role("checkbox", name="Queue by sms")
+    expect(sms_news).to_be_visible()
+    was = sms_news.is_checked()
+    sms_news.click()
+    expect(page.get_by_role("checkbox", name="Queue by sms")).to_be_checked(checked=not was)
+    assert accessibility_problems(page) == []
+
+
+def test_pages_read_well_on_a_phone_and_to_a_screen_reader(page: Page, service: Service) -> None:
+    page.set_viewport_size({"width": 375, "height": 740})
+    for path, heading in (("/", "Tenure"), ("/sign-up", "Become a member"), ("/sign-in", "Sign in")):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1, name=heading)).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{path} scrolls sideways"
+        assert accessibility_problems(page) == [], path
+    page.goto("/sign-in")
+    page.get_by_label("Email").fill("nobody@example.com")
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("password or second factor is not right")
 
 
 def join_and_verify(page: Page, service: Service, *, screenshots: bool = False) -> str:
@@ -77,6 +100,7 @@ def join_and_verify(page: Page, service: Service, *, screenshots: bool = False) 
     expect(page.get_by_text("Verified", exact=True)).to_be_visible()
     if screenshots:
         screenshot(page, "member-dashboard")
+        assert accessibility_problems(page) == []
     return last_name
 
 
