@@ -114,6 +114,15 @@ async def staff_member(world: BillingWorld, client: httpx.AsyncClient, role: Rol
     return Staff(client=client, account_id=account.id, email=email, totp_secret=secret)
 
 
+def refusal(response: httpx.Response, status: int, code: str, *problems: str) -> dict[str, Any]:
+    """A problem document with this status and code, whose `problems` contain ``problems``."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert set(problems) <= set(body.get("problems") or []), body
+    return body
+
+
 async def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json() if response.content else None

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from domain.sessions import Role
@@ -27,6 +26,7 @@ from tests.e2e.payout_env import (
     ok,
     payout_world,
     reconciled,
+    refusal,
     seed_fund_to,
     staff_member,
     verify_identity,
@@ -46,15 +46,6 @@ W9 = {
 
 def bank(account_number: str = "123456789") -> dict[str, str]:
     return {**BANK, "accountNumber": account_number, "accountType": "checking"}
-
-
-def refusal(response: httpx.Response, status: int, code: str, *problems: str) -> dict[str, Any]:
-    """A problem document with this status and code, whose `problems` contain ``problems``."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert set(problems) <= set(body.get("problems") or []), body
-    return body
 
 
 async def payout_of(staff: Staff, payout_id: str) -> dict[str, Any]:

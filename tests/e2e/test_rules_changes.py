@@ -4,16 +4,14 @@ process learns the version from the database; it applies from its effective time
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
-import httpx
 import pytest
 
 from domain.sessions import Role
 from entrypoints.bootstrap import build_container
 from entrypoints.settings import Settings
 from tests.e2e.billing_env import TERMS, BillingWorld, billing_world, instant
-from tests.e2e.payout_env import ok, staff_member
+from tests.e2e.payout_env import ok, refusal, staff_member
 from tests.helpers import eventually
 
 URL = "/api/admin/rules"
@@ -23,14 +21,6 @@ URL = "/api/admin/rules"
 async def world(test_settings: Settings) -> AsyncIterator[BillingWorld]:
     async with billing_world(test_settings) as world:
         yield world
-
-
-def refusal(response: httpx.Response, status: int, code: str, *problems: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert set(problems) <= set(body.get("problems") or []), body
-    return body
 
 
 async def test_a_rules_change_needs_two_staff_is_announced_and_applies_from_its_time(world: BillingWorld) -> None:

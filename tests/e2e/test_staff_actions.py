@@ -19,7 +19,7 @@ import pytest
 from domain.sessions import Role
 from entrypoints.settings import Settings
 from tests.e2e.billing_env import BillingWorld, Member, billing_world, instant
-from tests.e2e.payout_env import Staff, ok, staff_member
+from tests.e2e.payout_env import Staff, ok, refusal, staff_member
 from tests.helpers import eventually
 
 
@@ -28,14 +28,6 @@ async def world(test_settings: Settings) -> AsyncIterator[BillingWorld]:
     async with billing_world(test_settings) as world:
         yield world
         await world.ledger_is_consistent()
-
-
-def refusal(response: httpx.Response, status: int, code: str, *problems: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert set(problems) <= set(body.get("problems") or []), body
-    return body
 
 
 async def renew(world: BillingWorld, member: Member) -> None:
