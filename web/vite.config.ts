@@ -5,7 +5,7 @@ export default defineConfig({
   build: {
     outDir: "dist",
     emptyOutDir: true,
-    sourcemap: true,
+    sourcemap: false, // no public source maps (the sources are in the repository)
     rollupOptions: {
       onwarn(warning, warn) {
         // react-router marks its modules "use client" (for React Server Components); meaningless in an SPA bundle.

@@ -33,6 +33,8 @@ class Reason(StrEnum):
     ALREADY_WON = "already_won"
     IDENTITY_ALREADY_WON = "identity_already_won"
     DUPLICATE_IDENTITY = "duplicate_identity"
+    IDENTITY_TERMINATED = "identity_terminated"
+    """The verified identity's membership under another account was terminated for cause (D154)."""
     IDENTITY_UNKNOWN = "identity_unknown"
     """Verified but without a fingerprint: identity rules cannot be checked."""
     MIN_TENURE_NOT_MET = "min_tenure_not_met"
@@ -52,6 +54,9 @@ class EligibilityFacts:
     identity_has_won: bool
     """The verified identity (fingerprint) was selected before, under any person."""
     identity_has_other_live_membership: bool
+    identity_terminated: bool = False
+    """A membership of this verified identity under another account was terminated for cause (D154): a person
+    removed for cause does not come back by opening a new account."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +101,8 @@ def eligibility(facts: EligibilityFacts, rules: ProgramRules, at: datetime) -> E
         reasons.append(Reason.IDENTITY_ALREADY_WON)
     if facts.identity_has_other_live_membership:
         reasons.append(Reason.DUPLICATE_IDENTITY)
+    if facts.identity_terminated:
+        reasons.append(Reason.IDENTITY_TERMINATED)
     # 5. minimum tenure
     if rules.min_tenure_months > 0:
         tenure_start = ensure_utc(facts.tenure_start, "tenure_start")

@@ -93,8 +93,7 @@ class Container:
     async def start(self) -> None:
         """Open connections lazily; with the in-process backend, also start running jobs in this process.
         Refuses to start when the payment provider's dunning could cancel a member before our grace ends."""
-        await self._learn_rules()
-        self._rules_refresher = asyncio.create_task(self._keep_rules_fresh(), name="rules-refresh")
+        await self._learn_rules()  # before the dunning check, which must see every version's grace
         if self.deps.payments is not None:
             warning = await check_provider_dunning(self.deps)
             if warning:
@@ -109,6 +108,7 @@ class Container:
             await self.saq.queue.connect()
         if self.runner is not None:
             await self.runner.start(self.deps)
+        self._rules_refresher = asyncio.create_task(self._keep_rules_fresh(), name="rules-refresh")
         self._started = True
 
     async def _learn_rules(self) -> None:
@@ -318,6 +318,7 @@ def build_auth(settings: Settings, clock: Clock, redis: Redis | None) -> AuthSer
             member_absolute=timedelta(hours=settings.session_absolute_hours),
             staff_idle=timedelta(minutes=settings.staff_session_idle_minutes),
             staff_absolute=timedelta(hours=settings.staff_session_absolute_hours),
+            step_up_window=timedelta(minutes=settings.step_up_minutes),
         ),
         relying_party=PyWebAuthnRelyingParty(
             rp_id=settings.passkey_rp_id, rp_name=settings.webauthn_rp_name, origins=settings.passkey_origins

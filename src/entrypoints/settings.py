@@ -109,6 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_absolute_hours: int = 12
     staff_session_idle_minutes: int = 15
     staff_session_absolute_hours: int = 8
+    step_up_minutes: int = 10
+    """How recent a sign-in must be for sensitive changes (payout and tax details, passkeys, 2FA, money moves)."""
     argon2_memory_kib: int = 65536
     argon2_time_cost: int = 3
     smtp_host: str | None = None
@@ -209,6 +211,8 @@ def _cross_checks(s: Settings) -> list[str]:
         0 < s.staff_session_absolute_hours <= s.session_absolute_hours
     ):
         problems.append(f"{env_name('staff_session_idle_minutes')}: staff timeouts must be positive and no longer")
+    if not 1 <= s.step_up_minutes <= 60:
+        problems.append(f"{env_name('step_up_minutes')}: must be between 1 and 60")
     if s.db_pool_size < 1 or s.worker_concurrency < 1 or s.worker_sweep_s < 1:
         problems.append(
             f"{env_name('db_pool_size')}/{env_name('worker_concurrency')}/{env_name('worker_sweep_s')}: "

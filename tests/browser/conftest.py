@@ -24,6 +24,7 @@ WEB_DIR = ROOT / "web" / "dist"
 CHROMIUM = os.environ.get("TENURE_TEST_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / "var" / "screenshots"
 TENURE = str(Path(sys.executable).with_name("tenure"))
+STEP_UP_MINUTES = 1
 CHROMIUM_ARGS = [  # as on this machine's closed network: nothing in the background reaches out
     "--no-sandbox",
     "--disable-gpu",
@@ -89,6 +90,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "TENURE_PUBLIC_URL": url,
         "TENURE_WEB_DIR": str(WEB_DIR),
         "TENURE_LOG_LEVEL": "WARNING",
+        "TENURE_STEP_UP_MINUTES": str(STEP_UP_MINUTES),  # short, so a test can outwait it
         # Launched over a year ago, so a payout round is possible once the fund is large enough (§7).
         "TENURE_LAUNCH_DATE": (date.today() - timedelta(days=400)).isoformat(),
     }

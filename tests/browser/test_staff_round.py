@@ -3,12 +3,13 @@ the winner's payout (one admin, one finance), as DOMAIN.md §7–8 require."""
 
 import base64
 import re
+import time
 from datetime import UTC, datetime
 
 from playwright.sync_api import Browser, Page, expect
 
 from domain.totp import time_step, totp_at
-from tests.browser.conftest import Service, accessibility_problems, screenshot
+from tests.browser.conftest import STEP_UP_MINUTES, Service, accessibility_problems, screenshot
 from tests.browser.test_member_journey import PASSWORD, join_and_verify
 
 REWARD_CENTS = 10_000_000
@@ -65,6 +66,7 @@ def test_two_staff_evaluate_a_round_and_approve_the_payout(browser: Browser, ser
     try:
         winner = member.new_page()
         last_name = join_and_verify(winner, service)
+        signed_in_at = time.monotonic()  # an upper bound: the winner signed in before this
         assert int(service.python("tests.browser.seed_fund", str(REWARD_CENTS)).strip()) >= REWARD_CENTS
         service.cli("jobs", "run", "payments.reconcile")  # a reconciliation within the hour (§7)
 
@@ -110,6 +112,26 @@ def test_two_staff_evaluate_a_round_and_approve_the_payout(browser: Browser, ser
         expect(boss.get_by_text("On file", exact=True)).to_be_visible()
         boss.get_by_role("button", name="Approve").click()  # a third approval: refused, with the reason shown
         expect(boss.get_by_role("alert")).to_be_visible()
+
+        # After an approval, changing tax details needs a recent sign-in: the app asks for the password, then
+        # saves; the approvals are cleared and a hold starts (§8).
+        time.sleep(max(0.0, signed_in_at + STEP_UP_MINUTES * 60 + 2 - time.monotonic()))
+        winner.goto("/payouts")
+        w9 = winner.get_by_role("heading", name="W-9 (taxpayer identification)").locator("..")
+        w9.get_by_label("Legal name").fill(f"Ada {last_name}")
+        w9.get_by_label("SSN or EIN").fill("123454321")
+        w9.get_by_label("Street address").fill("1 Main St")
+        w9.get_by_label("City").fill("Springfield")
+        w9.get_by_label("State").fill("IL")
+        w9.get_by_label("ZIP code").fill("62701")
+        w9.get_by_label(re.compile("Under penalties of perjury")).check()
+        w9.get_by_role("button", name="Save W-9").click()
+        prompt = winner.get_by_role("dialog", name="Confirm it is you")
+        expect(prompt).to_be_visible()
+        prompt.get_by_label("Password").fill(PASSWORD)
+        prompt.get_by_role("button", name="Confirm").click()
+        expect(winner.get_by_text(re.compile(r"On file \(.*4321\)"))).to_be_visible()
+        expect(winner.get_by_text("On hold until")).to_be_visible()
     finally:
         for ctx in (member, admin, finance):
             ctx.close()

@@ -19,7 +19,7 @@ import pytest
 from domain.sessions import Role
 from entrypoints.settings import Settings
 from tests.e2e.billing_env import BillingWorld, Member, billing_world, instant
-from tests.e2e.payout_env import Staff, ok, refusal, staff_member
+from tests.e2e.payout_env import Staff, ok, refusal, staff_member, verify_identity
 from tests.helpers import eventually
 
 
@@ -242,3 +242,36 @@ async def test_two_concurrent_refunds_of_one_payment_send_one(world: BillingWorl
         assert len(await refunded_at_provider(world, dues["invoice"])) == 1
         await world.deliver_all()
         assert (await payments(one, member))[0]["refunded"]["amountCents"] == 1_000
+
+        # A request the provider never answers can be withdrawn by finance, and then another one asked for.
+        await world.stop_worker()  # nothing dispatches the next request
+        await ok(await one.client.post(url, json=body), 202)
+        refusal(await two.client.post(url, json=body), 409, "not_possible_now", "refund_in_flight")
+        assert (await two.client.delete(url)).status_code == 204
+        refusal(await two.client.delete(url), 404, "not_found")
+        await ok(await two.client.post(url, json=body), 202)
+        notes = await ok(await one.client.get(f"/api/admin/members/{member.account_id}/notes"))
+        assert sum("goodwill, outage on the 3rd" in n["body"] for n in notes["items"]) == 3, "the words are notes"
+        audit = await world.value(
+            "SELECT count(*) FROM audit_log WHERE reason LIKE '%outage%' AND entity_type = 'membership'"
+        )
+        assert audit == 0, "staff words stay out of the audit chain"
+
+
+async def test_a_person_terminated_for_cause_is_not_eligible_under_a_new_account(world: BillingWorld) -> None:
+    async with world.http() as a, world.http() as b, world.http() as s1, world.http() as s2:
+        cheat = await world.member(a)
+        await world.join(cheat)
+        await verify_identity(world, cheat, "333333333")
+        first, second = await staff_member(world, s1, Role.ADMIN), await staff_member(world, s2, Role.ADMIN)
+        await ok(await terminate(first, cheat, "fraud"))
+        await ok(await terminate(second, cheat, "fraud"))
+        await world.settle()
+
+        again = await world.member(b)  # the same person, a new email address
+        await world.join(again)
+        await verify_identity(world, again, "333333333")
+        mine = await ok(await again.client.get("/api/business-rules/me"))
+        assert mine["eligible"] is False
+        rule = next(r for r in mine["rules"] if r["rule"] == "one_win_per_person")
+        assert (rule["ok"], rule["reasons"]) == (False, ["identity_terminated"])

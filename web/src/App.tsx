@@ -106,7 +106,7 @@ function Guard({ staff, children }: { staff: boolean; children: ReactNode }) {
   const { session, loading } = useSession();
   const location = useLocation();
   if (loading) return <Loading />;
-  if (!session) return <Navigate to={`/sign-in?next=${encodeURIComponent(location.pathname)}`} replace />;
+  if (!session) return <Navigate to={`/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   if (staff !== isStaff(session)) return <Navigate to={isStaff(session) ? "/staff" : "/dashboard"} replace />;
   return <>{children}</>;
 }

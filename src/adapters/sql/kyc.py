@@ -12,6 +12,7 @@ from adapters.sql import models
 from adapters.sql.engine import dialect_insert
 from adapters.sql.payouts import counts_as_win
 from domain.kyc import KycRecord, KycStatus, ReviewReason
+from domain.termination import END_REASON_PREFIX
 from ports.outbound.kyc_records import StaffVote, StoredKyc
 
 R = models.KycRecord
@@ -128,6 +129,17 @@ class SqlKycRepository:
             )
         )
         return bool(await self._session.scalar(stmt))
+
+    async def identity_terminated(self, fingerprint: str, *, other_than: UUID) -> bool:
+        M = models.Membership
+        terminated = select(
+            exists().where(
+                R.fingerprint == fingerprint,
+                R.account_id != other_than,
+                exists().where(M.account_id == R.account_id, M.end_reason.startswith(END_REASON_PREFIX)),
+            )
+        )
+        return bool(await self._session.scalar(terminated))
 
     async def identity_elsewhere(self, fingerprint: str, *, other_than: UUID) -> tuple[bool, bool]:
         M = models.Membership

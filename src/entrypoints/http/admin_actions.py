@@ -168,6 +168,22 @@ class MemberActionController(Controller):
             completes_refund=asked.completes_refund,
         )
 
+    @delete(
+        "/payments/{payment_id:uuid}/refund",
+        operation_id="withdrawMemberRefund",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=PROBLEMS,
+    )
+    async def withdraw_refund(
+        self,
+        account_id: FromPath[UUID],
+        payment_id: FromPath[UUID],
+        staff: NamedDependency[Principal],
+        deps: NamedDependency[Deps],
+    ) -> None:
+        """Finance: close an open refund request the provider never answered, so another may be asked for."""
+        await staff_refunds.withdraw(deps, staff, account_id, payment_id)
+
     @post("/termination", operation_id="terminateMembership", status_code=200, responses=PROBLEMS)
     async def terminate(
         self,

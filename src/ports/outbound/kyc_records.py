@@ -47,6 +47,10 @@ class KycRepository(Protocol):
         """Another person with this identity holds a live membership or has won (§10 `duplicate_identity`)."""
         ...
 
+    async def identity_terminated(self, fingerprint: str, *, other_than: UUID) -> bool:
+        """Was a membership of this identity, under another account, terminated for cause (D154)?"""
+        ...
+
     async def identity_elsewhere(self, fingerprint: str, *, other_than: UUID) -> tuple[bool, bool]:
         """(another person with this identity holds a live membership, another person with it has won)."""
         ...

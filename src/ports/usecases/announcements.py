@@ -99,12 +99,15 @@ def _clean(title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
-async def create_announcement(deps: Deps, staff: Principal, *, title: str, body: str, email: bool) -> Announcement:
+async def create_announcement(
+    deps: Deps, staff: Principal, *, title: str, body: str, email: bool, announcement_id: UUID | None = None
+) -> Announcement:
+    """A draft. ``announcement_id``: a caller that must create it at most once (a retried job) names it."""
     require_staff(staff)
     title, body = _clean(title, body)
     now = deps.clock.now()
     announcement = Announcement(
-        id=deps.new_id(),
+        id=announcement_id or deps.new_id(),
         title=title,
         body=body,
         email=email,

@@ -35,6 +35,8 @@ async def on_refund_requested(deps: Deps, message: OutboxMessage) -> None:
         return
     refunded = payment.refunded or Money(cents=0, currency=payment.amount.currency)
     if refunded >= payment.amount:
+        if staff_request is not None:  # refunded meanwhile (another way): nothing left for this request to do
+            await _staff_refund_failed(deps, payment.id, UUID(str(staff_request)), "nothing_left_to_refund")
         return
     amount, metadata, key = None, None, f"refund:{payment.id}:{reason}"
     if staff_request is not None:

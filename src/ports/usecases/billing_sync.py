@@ -606,6 +606,9 @@ async def sync_charge(deps: Deps, charge_id: str) -> MembershipRecord | None:
         reversed_total = refunded + _lost_dispute(payment)
         changed = False
         for refund in sorted(charge.refunds, key=lambda r: (r.created_at, r.id)):
+            if refund.status in {"failed", "canceled"}:
+                await _settle_staff_refund(uow, payment, refund, outcome="failed", at=now)  # finance may ask again
+                continue
             if refund.status not in {"succeeded", "pending"} or not refund.amount.is_positive:
                 continue
             if not await uow.billing.add_refund(

@@ -27,7 +27,9 @@ RULE_REASONS: tuple[tuple[str, frozenset[Reason]], ...] = (
     ("minimum_age", frozenset({Reason.AGE_UNKNOWN, Reason.UNDER_AGE})),
     (
         "one_win_per_person",
-        frozenset({Reason.ALREADY_WON, Reason.IDENTITY_ALREADY_WON, Reason.DUPLICATE_IDENTITY}),
+        frozenset(
+            {Reason.ALREADY_WON, Reason.IDENTITY_ALREADY_WON, Reason.DUPLICATE_IDENTITY, Reason.IDENTITY_TERMINATED}
+        ),
     ),
     ("minimum_tenure", frozenset({Reason.MIN_TENURE_NOT_MET})),
 )

@@ -58,6 +58,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.ALREADY_WON: "you have already won",
     Reason.IDENTITY_ALREADY_WON: "your identity has already won",
     Reason.DUPLICATE_IDENTITY: "your identity holds another membership",
+    Reason.IDENTITY_TERMINATED: "a membership of your identity was terminated for cause",
     Reason.IDENTITY_UNKNOWN: "your identity verification is incomplete",
     Reason.MIN_TENURE_NOT_MET: "your tenure is below the minimum",
 }
@@ -92,9 +93,10 @@ async def facts_of(uow: UnitOfWork, account_id: UUID, now: datetime) -> Eligibil
     latest = memberships[0] if memberships else None
     stored = await uow.kyc.get(account_id)
     record = stored.record if stored else KycRecord()
-    live_elsewhere = won_elsewhere = False
+    live_elsewhere = won_elsewhere = terminated_elsewhere = False
     if record.fingerprint:
         live_elsewhere, won_elsewhere = await uow.kyc.identity_elsewhere(record.fingerprint, other_than=account_id)
+        terminated_elsewhere = await uow.kyc.identity_terminated(record.fingerprint, other_than=account_id)
     disputes = await uow.billing.open_disputes(latest.id) if latest else 0
     return EligibilityFacts(
         state=latest.status if latest else MembershipState.ABANDONED,
@@ -105,6 +107,7 @@ async def facts_of(uow: UnitOfWork, account_id: UUID, now: datetime) -> Eligibil
         person_has_won=any(m.status in WINNER_STATES for m in memberships) or await uow.payouts.counted_win(account_id),
         identity_has_won=won_elsewhere,
         identity_has_other_live_membership=live_elsewhere,
+        identity_terminated=terminated_elsewhere,
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import pairwise
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from domain.errors import RulesInvalid
 from domain.rules import ProgramRules
@@ -24,7 +24,10 @@ from domain.rules_changes import (
     proposed_version,
     value_of,
 )
+from domain.sessions import Role
+from ports.outbound.announcements import AnnouncementStatus
 from ports.outbound.errors import ConflictError
+from ports.outbound.outbox import OutboxMessage
 from ports.outbound.rules_changes import RulesChangeRecord
 from ports.usecases import announcements
 from ports.usecases.admin_support import staff_reason
@@ -37,6 +40,8 @@ from ports.usecases.payment_events import check_provider_dunning
 logger = logging.getLogger(__name__)
 
 AUDIT = ("rules", "program")
+ANNOUNCEMENT_NAMESPACE = UUID("8f5c2c1e-4f0d-4a51-9a7e-2f6f0c3b9d10")
+"""Announcements of rules versions get ids derived from the version (one per version, however often asked)."""
 RECENT = 20
 LABELS = {
     "joining_fee": "joining fee",
@@ -88,6 +93,8 @@ async def refresh(deps: Deps) -> bool:
     learnt = deps.rules.learn(history_of(deps.rules.first, [_approved(r) for r in approved]))
     if learnt:
         logger.info("program rules version %s learnt", deps.rules.latest.version)
+    else:  # the stored versions do not extend what this process runs on (its version 1 differs: its settings)
+        logger.error("the stored program rules versions disagree with this process's; check TENURE_LAUNCH_DATE")
     return learnt
 
 
@@ -223,9 +230,14 @@ async def approve(deps: Deps, staff: Principal, change_id: UUID) -> ProgramRules
             },
             reason=record.reason,
         )
+        uow.record(  # members are told from the outbox: once, even if this process stops right after the commit
+            event_name=RULES_APPROVED,
+            aggregate_type="rules",
+            aggregate_id=str(version.version),
+            payload={"version": version.version, "approvedBy": str(staff.account_id)},
+        )
         await uow.commit()
     await refresh(deps)
-    await _tell_members(deps, staff, version)
     return version
 
 
@@ -272,18 +284,38 @@ def describe(version: ProgramRules, changed: Mapping[str, tuple[int, int]]) -> s
     return "\n".join(lines)
 
 
-async def _tell_members(deps: Deps, staff: Principal, version: ProgramRules) -> None:
-    """Publish the change to every member (feed and email). Best effort after the approval committed: if it fails,
-    staff publish it from the announcements page; the business rules page lists the change meanwhile."""
-    changed = differences(deps.rules.version(version.version - 1), version)
-    try:
-        draft = await announcements.create_announcement(
+RULES_APPROVED = "program.rules_approved"
+
+
+async def on_rules_approved(deps: Deps, message: OutboxMessage) -> None:
+    """Publish the approved change to every member (feed and email), once per version: the announcement's id is
+    derived from the version, so a retried message finds it and only publishes it if that step was missed."""
+    await refresh(deps)
+    version = deps.rules.version(int(message.payload["version"]))
+    approver = Principal(
+        account_id=UUID(str(message.payload["approvedBy"])),
+        email="",
+        role=Role.ADMIN,
+        session_id=UUID(int=0),
+        authenticated_at=message.occurred_at,
+        second_factor=True,
+    )
+    announcement_id = uuid5(ANNOUNCEMENT_NAMESPACE, f"rules-version-{version.version}")
+    async with deps.uow() as uow:
+        existing = await uow.announcements.get(announcement_id)
+    if existing is not None and existing.status is not AnnouncementStatus.DRAFT:
+        return  # published by an earlier attempt
+    if existing is None:
+        changed = differences(deps.rules.version(version.version - 1), version)
+        await announcements.create_announcement(
             deps,
-            staff,
+            approver,
             title=f"Program rules change on {version.effective_at:%Y-%m-%d}",
             body=describe(version, changed),
             email=True,
+            announcement_id=announcement_id,
         )
-        await announcements.publish(deps, staff, draft.id)
-    except Exception:
-        logger.exception("the announcement of rules version %s could not be published", version.version)
+    await announcements.publish(deps, approver, announcement_id)
+
+
+HANDLERS = {RULES_APPROVED: (on_rules_approved,)}

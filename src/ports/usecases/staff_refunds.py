@@ -89,6 +89,12 @@ async def refund(
             await uow.payouts.add_request(request)
         except ConflictError:
             raise Refused("a refund of this payment is already on its way", ["refund_in_flight"]) from None
+        note = await uow.notes.add(
+            account_id=account.id,
+            author_id=staff.account_id,
+            body=f"Refund of {plan.amount.cents / 100:.2f} {currency} asked ({effect.value}): {why}",
+            now=now,
+        )
         billing_sync.command(
             uow,
             billing_sync.REFUND_REQUESTED,
@@ -111,8 +117,9 @@ async def refund(
                 "amount_cents": plan.amount.cents,
                 "period": effect.value,
                 "completes_refund": plan.completes_refund,
+                "note": str(note.id),
             },
-            reason=why,
+            reason="staff_refund",
         )
         await uow.commit()
     return RefundRequested(
@@ -122,6 +129,31 @@ async def refund(
         effect=effect,
         completes_refund=plan.completes_refund,
     )
+
+
+async def withdraw(deps: Deps, staff: Principal, account_id: UUID, payment_id: UUID) -> None:
+    """Close the payment's open staff refund request (finance; audited), for when the provider never answered:
+    another refund may then be asked for. A refund the provider did make still arrives by its webhook and is
+    recorded like any other."""
+    require_finance(staff)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        account = await member_account(uow, account_id, for_update=True)
+        payment, membership, _ = await _payment_of(uow, account.id, payment_id)
+        pending = await uow.payouts.open_request(billing_sync.STAFF_REFUND_REQUEST, str(payment.id))
+        if pending is None:
+            raise NotFound("no refund of this payment is open")
+        await uow.payouts.resolve_request(pending.id, by=staff.account_id, at=now, outcome="withdrawn")
+        await record_audit(
+            uow,
+            entity_type="membership",
+            entity_id=str(membership.id),
+            actor=f"account:{staff.account_id}",
+            action="refund_withdrawn",
+            at=now,
+            after={"payment": str(payment.id), "request": str(pending.id)},
+        )
+        await uow.commit()
 
 
 async def _payment_of(

@@ -39,6 +39,7 @@ from ports.usecases.payment_events import (
     reconcile_money,
     recover_inbox,
 )
+from ports.usecases.program_rules import HANDLERS as RULES_EVENTS
 
 TaskHandler = Callable[[Deps, Payload], Awaitable[Any]]
 KeyFunction = Callable[[Payload], str]
@@ -314,5 +315,6 @@ EVENT_HANDLERS: Mapping[str, tuple[EventHandler, ...]] = {
     **dict.fromkeys(MEMBER_EVENT_NAMES, (on_member_event,)),
     **dict.fromkeys(STAFF_EVENT_NAMES, (on_staff_event,)),
     **BILLING_COMMANDS,
+    **RULES_EVENTS,
 }
 """Which use cases react to which dispatched domain events."""

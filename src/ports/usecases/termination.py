@@ -140,9 +140,8 @@ async def withdraw(deps: Deps, staff: Principal, account_id: UUID) -> None:
     now = deps.clock.now()
     async with deps.uow() as uow:
         account = await member_account(uow, account_id, for_update=True)
-        membership = await _live_membership(uow, account.id)
-        pending = await uow.payouts.open_request(TERMINATE_REQUEST, str(membership.id))
-        if pending is None:
+        membership, pending = await _open_request(uow, account.id)
+        if membership is None or pending is None:
             raise NotFound("no termination request is open")
         if pending.requested_by != staff.account_id:
             raise Refused("only the staff member who asked may withdraw a termination request", ["not_requester"])
@@ -162,7 +161,14 @@ async def withdraw(deps: Deps, staff: Principal, account_id: UUID) -> None:
 async def open_termination(deps: Deps, staff: Principal, account_id: UUID) -> StaffRequestRecord | None:
     require_staff(staff)
     async with deps.uow() as uow:
-        memberships = [m for m in await uow.billing.memberships_of(account_id) if m.status in LIVE_STATES]
-        if not memberships:
-            return None
-        return await uow.payouts.open_request(TERMINATE_REQUEST, str(memberships[0].id))
+        return (await _open_request(uow, account_id))[1]
+
+
+async def _open_request(uow: UnitOfWork, account_id: UUID) -> tuple[MembershipRecord | None, StaffRequestRecord | None]:
+    """The open termination request on any of the account's memberships: one that ended meanwhile (a default, a
+    voluntary cancellation) may still have one, which its asker can then withdraw."""
+    for membership in await uow.billing.memberships_of(account_id):
+        pending = await uow.payouts.open_request(TERMINATE_REQUEST, str(membership.id))
+        if pending is not None:
+            return membership, pending
+    return None, None

@@ -1,6 +1,7 @@
 /** Small building blocks every page uses: headings, fields with labels, problem alerts, loading and empty states. */
 import { useEffect, useId, useState, type InputHTMLAttributes, type ReactNode } from "react";
 import { ProblemError } from "../api/client";
+import { StepUpPrompt } from "./StepUp";
 import { words } from "../format";
 
 export function Page({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {
@@ -104,21 +105,34 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []) {
   return { value, error, reload: () => setVersion((n) => n + 1) };
 }
 
-/** Run an action once at a time, keeping its error for display. */
+/** Run an action once at a time, keeping its error for display. When the API asks for a recent sign-in
+ * (`step_up_required`), `stepUp` is the prompt to render; once confirmed the action runs again and `run` resolves
+ * with that second result (or `undefined` if the person cancels). */
 export function useAction() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
+  const [pending, setPending] = useState<{ confirmed: () => void; cancelled: () => void } | null>(null);
+
   async function run<T>(action: () => Promise<T>): Promise<T | undefined> {
     setBusy(true);
     setError(undefined);
     try {
       return await action();
     } catch (e) {
-      setError(e);
-      return undefined;
+      if (!(e instanceof ProblemError && e.code === "step_up_required")) {
+        setError(e);
+        return undefined;
+      }
+      const confirmed = await new Promise<boolean>((resolve) =>
+        setPending({ confirmed: () => resolve(true), cancelled: () => resolve(false) }),
+      );
+      setPending(null);
+      return confirmed ? run(action) : undefined;
     } finally {
       setBusy(false);
     }
   }
-  return { busy, error, run, setError };
+
+  const stepUp = pending ? <StepUpPrompt onDone={pending.confirmed} onCancel={pending.cancelled} /> : null;
+  return { busy, error, run, setError, stepUp };
 }

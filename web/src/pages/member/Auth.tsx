@@ -37,6 +37,7 @@ export function SignUp() {
           onChange={(e) => setPassword(e.target.value)}
         />
         <ProblemAlert error={action.error} />
+        {action.stepUp}
         <button type="submit" disabled={action.busy}>
           Create account
         </button>
@@ -112,7 +113,9 @@ export function SignIn() {
   const [needsSecondFactor, setNeedsSecondFactor] = useState(false);
 
   function land(role: string) {
-    navigate(role === "admin" || role === "finance" ? "/staff" : "/dashboard");
+    const next = params.get("next");
+    const local = next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\");
+    navigate(local ? next : role === "admin" || role === "finance" ? "/staff" : "/dashboard");
   }
 
   async function submit(event: FormEvent) {
@@ -175,6 +178,7 @@ export function SignIn() {
           />
         )}
         <ProblemAlert error={action.error} />
+        {action.stepUp}
         <button type="submit" disabled={action.busy}>
           Sign in
         </button>

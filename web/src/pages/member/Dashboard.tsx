@@ -111,6 +111,7 @@ function MembershipCard({ d, reload }: { d: Dashboard; reload: () => void }) {
             )}
           </dl>
           <ProblemAlert error={action.error} />
+          {action.stepUp}
           {m.canCancel && (
             <button type="button" className="secondary" disabled={action.busy} onClick={() => act("/api/subscriptions/me/cancel")}>
               Cancel at the end of this month
@@ -215,6 +216,7 @@ function KycCard({ kyc, reload }: { kyc: Schemas["KycOut"]; reload: () => void }
         </p>
       )}
       <ProblemAlert error={action.error} />
+      {action.stepUp}
       {canStart && (
         <button type="button" disabled={action.busy} onClick={start}>
           {kyc.status === "not_started" ? "Verify my identity" : "Try again"}
@@ -234,6 +236,7 @@ function PayNow() {
   return (
     <>
       <ProblemAlert error={action.error} />
+      {action.stepUp}
       <button type="button" onClick={pay} disabled={action.busy}>
         Pay the overdue invoice
       </button>

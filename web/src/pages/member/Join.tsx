@@ -58,6 +58,7 @@ export function Join() {
             </label>
           </div>
           <ProblemAlert error={action.error} />
+          {action.stepUp}
           {action.error ? (
             <p>
               <Link to="/profile">Check your profile</Link>

@@ -81,6 +81,7 @@ export function Notifications() {
       }
     >
       <ProblemAlert error={action.error} />
+      {action.stepUp}
       {items.length === 0 ? (
         <Empty>No notifications yet.</Empty>
       ) : (

@@ -84,6 +84,7 @@ export function Profile() {
           onChange={set("phone")}
         />
         <ProblemAlert error={action.error} />
+        {action.stepUp}
         {saved && <p role="status">Saved.</p>}
         <button type="submit" disabled={action.busy}>
           Save and continue

@@ -57,6 +57,7 @@ export function Security() {
             </ul>
           )}
           <ProblemAlert error={add.error} />
+          {add.stepUp}
           {passkeysSupported() ? (
             <button type="button" onClick={addPasskey} disabled={add.busy}>
               Add a passkey
@@ -76,6 +77,7 @@ export function Security() {
               </p>
               <Field label="Code from the app" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value.trim())} />
               <ProblemAlert error={totp.error} />
+              {totp.stepUp}
               <button type="submit" disabled={totp.busy}>
                 Turn on
               </button>
@@ -84,6 +86,7 @@ export function Security() {
             <>
               <p>Add an authenticator app for two-step sign-in.</p>
               <ProblemAlert error={totp.error} />
+              {totp.stepUp}
               <button type="button" onClick={startTotp} disabled={totp.busy}>
                 Set up an authenticator app
               </button>

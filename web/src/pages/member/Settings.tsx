@@ -29,6 +29,7 @@ export function NotificationSettings() {
   return (
     <Page title="Notification settings">
       <ProblemAlert error={action.error} />
+      {action.stepUp}
       <table>
         <caption>Choose how each kind of notice reaches you. Locked ones are required (they concern your money or your place).</caption>
         <thead>
@@ -85,6 +86,7 @@ function PhoneCard() {
     <Card title="Phone for SMS">
       <p>Add your mobile number on your profile, then confirm it here with the code we text you.</p>
       <ProblemAlert error={start.error} />
+      {start.stepUp}
       <button
         type="button"
         disabled={start.busy}
@@ -98,6 +100,7 @@ function PhoneCard() {
         <form onSubmit={submit} className="form narrow">
           <Field label="Code from the text" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value.trim())} />
           <ProblemAlert error={verify.error} />
+          {verify.stepUp}
           <button type="submit" disabled={verify.busy}>
             Confirm my phone
           </button>

@@ -103,6 +103,7 @@ function BankForm({ payout, reload }: { payout: Payout; reload: () => void }) {
           </select>
         </div>
         <ProblemAlert error={action.error} />
+        {action.stepUp}
         <button type="submit" disabled={action.busy}>
           Save bank account
         </button>
@@ -169,6 +170,7 @@ function W9Form({ payout, reload }: { payout: Payout; reload: () => void }) {
           </label>
         </div>
         <ProblemAlert error={action.error} />
+        {action.stepUp}
         <button type="submit" disabled={action.busy}>
           Save W-9
         </button>
@@ -226,6 +228,7 @@ export function RoundEntry() {
           The proof has {e.proof.path.length} steps from your entry to the root. Anyone can check it; so can you:
         </p>
         <ProblemAlert error={check.error} />
+        {check.stepUp}
         <button type="button" onClick={verify} disabled={check.busy}>
           Check my entry against the root
         </button>

@@ -42,6 +42,7 @@ function Review({ item, reload }: { item: Schemas["ReviewOut"]; reload: () => vo
       <p>Provider says: {item.reasons.map(words).join(", ") || "—"}</p>
       <Field label="Reason for your decision" required minLength={3} value={reason} onChange={(e) => setReason(e.target.value)} />
       <ProblemAlert error={action.error} />
+      {action.stepUp}
       <button type="button" disabled={action.busy || reason.length < 3} onClick={() => decide("approve")}>
         Approve
       </button>{" "}

@@ -73,6 +73,7 @@ export function PayoutDetail() {
         </Card>
         <Card title="Next steps">
           <ProblemAlert error={action.error} />
+          {action.stepUp}
           <div className="actions">
             <button type="button" disabled={action.busy} onClick={() => step(() => ok(api.POST("/api/payout/payouts/{payout_id}/approve", path)))}>
               Approve

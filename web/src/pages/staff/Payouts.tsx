@@ -26,6 +26,7 @@ export function Payouts() {
       }
     >
       <ProblemAlert error={evaluate.error} />
+      {evaluate.stepUp}
       <Card title="Latest evaluations">
         {!evaluations.value ? (
           <Loading />
@@ -98,6 +99,7 @@ function PayoutRow({ payout, reload }: { payout: Schemas["PayoutOut"]; reload: (
           </button>
         )}
         <ProblemAlert error={action.error} />
+        {action.stepUp}
       </td>
     </tr>
   );
