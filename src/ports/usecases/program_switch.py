@@ -63,10 +63,7 @@ async def set_frozen(deps: Deps, principal: Principal, *, frozen: bool, reason: 
             )
             await uow.commit()
             return SwitchState(frozen=current, pending=request)
-        if pending.requested_by == principal.account_id:
-            raise Refused("a second staff member must confirm", ["same_staff_twice"])
-        if pending.reason != wanted:
-            raise Refused(f"the open request is {pending.reason!r}; confirm it or withdraw it", ["reason_differs"])
+        two_person.confirmable(pending, principal, wanted)
         await uow.payouts.resolve_request(pending.id, by=principal.account_id, at=now, outcome="confirmed")
         await uow.payouts.set_frozen(frozen, at=now)
         await record_audit(

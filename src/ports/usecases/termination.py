@@ -70,13 +70,8 @@ async def terminate(
                 [refusal.value],
             )
         pending = await uow.payouts.open_request(TERMINATE_REQUEST, str(membership.id))
-        if pending is not None and pending.requested_by == staff.account_id:
-            raise Refused("a second staff member must confirm", ["same_staff_twice"])
-        if pending is not None and pending.reason != why.value:
-            raise Refused(
-                f"the open request gives the reason {pending.reason!r}; confirm it or withdraw it first",
-                ["reason_differs"],
-            )
+        if pending is not None:
+            two_person.confirmable(pending, staff, why.value)
         step = "requested" if pending is None else "confirmed"
         note = await uow.notes.add(
             account_id=account.id,

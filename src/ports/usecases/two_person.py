@@ -56,3 +56,13 @@ async def ask(
         reason=audit_reason or reason,
     )
     return request
+
+
+def confirmable(pending: StaffRequestRecord, principal: Principal, reason: str) -> None:
+    """The second half: a different staff member confirming the very same request (its reason too)."""
+    if pending.requested_by == principal.account_id:
+        raise Refused("a second staff member must confirm", ["same_staff_twice"])
+    if pending.reason != reason:
+        raise Refused(
+            f"the open request gives the reason {pending.reason!r}; confirm it or withdraw it first", ["reason_differs"]
+        )
