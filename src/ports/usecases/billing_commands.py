@@ -71,12 +71,10 @@ finance can see it and ask again."""
 async def _staff_refund_failed(deps: Deps, payment_id: UUID, request_id: UUID, code: str) -> None:
     now = deps.clock.now()
     async with deps.uow() as uow:
-        pending = await uow.payouts.open_request(billing_sync.STAFF_REFUND_REQUEST, str(payment_id))
-        if pending is None or pending.id != request_id:
+        if not await billing_sync.close_staff_refund(uow, payment_id, str(request_id), outcome="failed", at=now):
             return
         payment = await uow.billing.get_payment(payment_id)
         invoice = await uow.billing.invoice(payment.invoice_id) if payment else None
-        await uow.payouts.resolve_request(pending.id, by=pending.requested_by, at=now, outcome="failed")
         await record_audit(
             uow,
             entity_type="membership",

@@ -668,11 +668,17 @@ async def _settle_staff_refund(
 ) -> None:
     """Close the payment's open staff refund request this refund carries out (another may then be asked for)."""
     request_id = refund.metadata.get(STAFF_REFUND_KEY)
-    if request_id is None:
-        return
-    pending = await uow.payouts.open_request(STAFF_REFUND_REQUEST, str(payment.id))
-    if pending is not None and str(pending.id) == request_id:
-        await uow.payouts.resolve_request(pending.id, by=pending.requested_by, at=at, outcome=outcome)
+    if request_id is not None:
+        await close_staff_refund(uow, payment.id, request_id, outcome=outcome, at=at)
+
+
+async def close_staff_refund(uow: UnitOfWork, payment_id: UUID, request_id: str, *, outcome: str, at: datetime) -> bool:
+    """Close the payment's open staff refund request if it is ``request_id``; False when that one is not open."""
+    pending = await uow.payouts.open_request(STAFF_REFUND_REQUEST, str(payment_id))
+    if pending is None or str(pending.id) != request_id:
+        return False
+    await uow.payouts.resolve_request(pending.id, by=pending.requested_by, at=at, outcome=outcome)
+    return True
 
 
 def _lost_dispute(payment: PaymentRecord) -> Money:

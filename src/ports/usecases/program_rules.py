@@ -18,6 +18,7 @@ from domain.errors import RulesInvalid
 from domain.rules import ProgramRules
 from domain.rules_changes import (
     DEFAULT_NOTICE,
+    MONEY_FIELDS,
     ApprovedChange,
     differences,
     history_of,
@@ -60,7 +61,6 @@ LABELS = {
     "kyc_attempts_per_30_days": "identity verification attempts per 30 days",
     "payout_info_deadline_days": "days a winner has to give payout details",
 }
-MONEY = frozenset({"joining_fee", "reward", "payout_threshold", "form_1099_threshold"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,10 +101,6 @@ async def refresh(deps: Deps) -> bool:
 def _approved(record: RulesChangeRecord) -> ApprovedChange:
     assert record.version is not None  # a database fact for approved rows
     return ApprovedChange(version=record.version, effective_at=record.effective_at, changes=record.changes)
-
-
-def _problems(exc: RulesInvalid) -> InvalidInput:
-    return InvalidInput("the proposed rules are not valid", list(exc.problems))
 
 
 def upcoming(deps: Deps) -> list[Upcoming]:
@@ -153,7 +149,7 @@ async def propose(
             deps.rules.history, changes, effective_at=effective_at, now=now, notice=DEFAULT_NOTICE
         )
     except RulesInvalid as exc:
-        raise _problems(exc) from None
+        raise InvalidInput("the proposed rules are not valid", list(exc.problems)) from None
     record = RulesChangeRecord(
         id=deps.new_id(),
         changes=dict(changes),
@@ -251,8 +247,7 @@ async def reject(deps: Deps, staff: Principal, change_id: UUID, *, reason: str) 
         record = await uow.rules_changes.get(change_id, for_update=True)
         if record is None:
             raise NotFound("no such rules change")
-        if record.status != "proposed":
-            raise Refused(f"this change is {record.status} already", ["not_open"])
+        _require_open(record)
         await uow.rules_changes.decide(replace(record, status="rejected", decided_by=staff.account_id, decided_at=now))
         await record_audit(
             uow,
@@ -267,9 +262,14 @@ async def reject(deps: Deps, staff: Principal, change_id: UUID, *, reason: str) 
         await uow.commit()
 
 
-def _check_open(record: RulesChangeRecord, staff: Principal) -> None:
+def _require_open(record: RulesChangeRecord) -> None:
     if record.status != "proposed":
         raise Refused(f"this change is {record.status} already", ["not_open"])
+
+
+def _check_open(record: RulesChangeRecord, staff: Principal) -> None:
+    """Open, and not the proposer's own: a second staff member approves."""
+    _require_open(record)
     if record.proposed_by == staff.account_id:
         raise Refused("a second staff member must approve", ["same_staff_twice"])
 
@@ -278,10 +278,16 @@ def describe(version: ProgramRules, changed: Mapping[str, tuple[int, int]]) -> s
     """The announcement members get: every change in words, and when it applies."""
     lines = [f"From {version.effective_at:%Y-%m-%d %H:%M} UTC, these program rules change:"]
     for name, (before, after) in changed.items():
-        shown = (lambda cents: f"${cents / 100:,.2f}") if name in MONEY else str
+        shown = _dollars if name in MONEY_FIELDS else str
         lines.append(f"- {LABELS.get(name, name)}: {shown(before)} → {shown(after)}")
     lines.append("Payments and payouts created before then keep the rules they were created under.")
     return "\n".join(lines)
+
+
+def _dollars(cents: int) -> str:
+    """``35000`` → ``$350.00`` (integer arithmetic: no float on a money path, not even for display)."""
+    whole, minor = divmod(cents, 100)
+    return f"${whole:,}.{minor:02d}"
 
 
 RULES_APPROVED = "program.rules_approved"

@@ -92,7 +92,7 @@ async def refund(
         note = await uow.notes.add(
             account_id=account.id,
             author_id=staff.account_id,
-            body=f"Refund of {plan.amount.cents / 100:.2f} {currency} asked ({effect.value}): {why}",
+            body=f"Refund of {plan.amount} asked ({effect.value}): {why}",
             now=now,
         )
         billing_sync.command(
