@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import msgspec
 
-from domain.ledger import Account, payment_received, split_payment
 from domain.money import Money
 from domain.sessions import Role
 from domain.totp import time_step, totp_at
@@ -23,6 +22,7 @@ from entrypoints.settings import Settings
 from ports.usecases import roles
 from tests.e2e.billing_env import PASSWORD, BillingWorld, Member, billing_world
 from tests.e2e.test_kyc_journey import IDENTITY, deliver, settled_status, start
+from tests.helpers import fund_to
 
 FUND_TARGET = 25_000_000
 """$250,000: two $100,000 rewards and $50,000 left over (DOMAIN.md §12)."""
@@ -51,19 +51,7 @@ async def payout_world(test_settings: Settings) -> AsyncIterator[BillingWorld]:
 
 async def seed_fund_to(world: BillingWorld, target_cents: int = FUND_TARGET) -> Money:
     """Post the program's earlier member payments so the fund holds exactly ``target_cents``."""
-    deps = world.container.deps
-    rules = deps.rules.in_force(world.clock.now())
-    async with deps.uow() as uow:
-        fund = await uow.ledger.balance(Account.FUND)
-        missing = Money(cents=target_cents - fund.cents, currency="USD")
-        if missing.is_positive:
-            # fund_share_bps is 100% by default, so the whole payment reaches the fund.
-            split = split_payment(missing, rules)
-            await uow.ledger.post(
-                payment_received(invoice_id=f"in_history_{uuid.uuid4().hex}", split=split, at=world.clock.now())
-            )
-        await uow.commit()
-        fund = await uow.ledger.balance(Account.FUND)
+    fund = await fund_to(world.container.deps, target_cents, world.clock.now())
     assert fund.cents == target_cents, f"the fund share is not 100%: {fund}"
     return fund
 
